@@ -1,0 +1,43 @@
+/* engine_int — what the files of the engine share and nobody else needs: kernels per tensor
+ * type, the matrix product, the thread pool. */
+#ifndef HERD_ENGINE_INT_H
+#define HERD_ENGINE_INT_H
+
+#include "engine.h"
+
+/* ---- kernels per tensor type (quant.c; SIMD versions chosen at run time) ---- */
+struct herd_type_ops {
+	/* n elements (a multiple of the block size) of this type to floats */
+	void (*to_float)(const void *src, float *dst, int64_t n);
+	/* floats to n elements of this type (reference quantizer; also used for activations) */
+	void (*from_float)(const float *src, void *dst, int64_t n);
+	/* the type activations are converted to before a dot product with this type */
+	enum herd_type vec_dot_type;
+	/* dot of n elements: w of this type, x of vec_dot_type */
+	float (*vec_dot)(int64_t n, const void *w, const void *x);
+};
+/* Fastest kernels this CPU supports, or the portable reference ones; NULL if unsupported. */
+const struct herd_type_ops *herd_type_ops(enum herd_type t);
+const struct herd_type_ops *herd_type_ops_ref(enum herd_type t);
+
+/* y[t*ldy + r] = dot(row r of W, row t of X) for r in [r0, r1), t in [0, nt).
+ * W: rows of n elements of type wtype, w_stride bytes apart. X: nt rows of n elements already
+ * converted to herd_type_ops(wtype)->vec_dot_type, x_stride bytes apart. */
+void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const void *x, size_t x_stride,
+		 int64_t n, int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
+
+/* fp16 / bf16 conversions (quant.c) */
+float herd_fp16_to_fp32(uint16_t h);
+uint16_t herd_fp32_to_fp16(float f);
+float herd_bf16_to_fp32(uint16_t h);
+uint16_t herd_fp32_to_bf16(float f);
+
+/* ---- thread pool (threadpool.c): persistent workers, work split by ith/nth ---- */
+struct herd_pool;
+struct herd_pool *herd_pool_new(int n_threads);
+void herd_pool_free(struct herd_pool *p);
+int herd_pool_size(const struct herd_pool *p);
+/* Runs fn(arg, ith, nth) on every thread (the caller is thread 0) and returns when all are done. */
+void herd_pool_run(struct herd_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
+
+#endif
