@@ -42,7 +42,7 @@ int herd_type_block_size(enum herd_type t);
 size_t herd_type_block_bytes(enum herd_type t);
 /* Bytes of a row of n elements (n must be a multiple of the block size). */
 size_t herd_type_row_bytes(enum herd_type t, int64_t n);
-/* Whether herd can compute with tensors of this type. */
+/* Whether herd can compute with tensors of this type (quant.c). */
 bool herd_type_supported(enum herd_type t);
 /* Parses a name as herd_type_name prints it (case-insensitive); false if unknown. */
 bool herd_type_from_name(const char *name, enum herd_type *out);

@@ -64,11 +64,6 @@ size_t herd_type_row_bytes(enum herd_type t, int64_t n)
 	return (size_t)(n / herd_type_block_size(t)) * herd_type_block_bytes(t);
 }
 
-bool herd_type_supported(enum herd_type t)
-{
-	return herd_type_ops(t) != NULL;
-}
-
 bool herd_type_from_name(const char *name, enum herd_type *out)
 {
 	for (int t = 0; t < HERD_TYPE_COUNT; t++) {
