@@ -29,6 +29,7 @@
                                                      whose big buffers are on the heap; 1024 x 512 KiB of address space */
 #define HERD_HTTP_IDLE_TIMEOUT_S 600          /* a keep-alive connection idle this long is closed */
 #define HERD_SSE_HEARTBEAT_MS 15000           /* idle streams send a comment: dead clients are noticed within ~2 of these */
+#define HERD_HTTP_SHUTDOWN_DRAIN_MS 2000     /* at shutdown, open SSE streams get this long to end cleanly */
 #define HERD_SSE_MAX_QUEUED_BYTES (16u << 20) /* events waiting for a slow client; beyond it the producer is told */
 #define HERD_SSE_MAX_EVENT_BYTES (HERD_MAX_REQUEST_BYTES) /* one received event: a whole job result fits */
 #define HERD_HTTP_CONNECT_TIMEOUT_MS 5000     /* a live peer on a LAN answers a SYN in milliseconds */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -29,6 +30,7 @@ struct herd_http_server {
 	unsigned heartbeat_ms;
 	uint16_t port;
 	pthread_mutex_t mu;
+	pthread_cond_t streams_cv; /* signalled when a stream leaves the list */
 	struct herd_sse *streams; /* live SSE streams, to end them at shutdown */
 	bool stopping;
 };
@@ -216,6 +218,7 @@ void herd_http_server_unlink_stream_(struct herd_http_server *srv, struct herd_s
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
 	s->srv = NULL;
+	pthread_cond_broadcast(&srv->streams_cv);
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -454,6 +457,7 @@ enum herd_err herd_http_server_new(const struct herd_http_server_params *p,
 
 	struct herd_http_server *srv = herd_xcalloc(1, sizeof *srv);
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->streams_cv, NULL);
 	srv->max_body = p->max_request_bytes ? p->max_request_bytes : d.max_request_bytes;
 	srv->heartbeat_ms = p->sse_heartbeat_ms ? p->sse_heartbeat_ms : d.sse_heartbeat_ms;
 	srv->n_routes = p->n_routes;
@@ -504,6 +508,15 @@ void herd_http_server_free(struct herd_http_server *srv)
 		srv->stopping = true;
 		for (struct herd_sse *s = srv->streams; s; s = s->next)
 			herd_sse_stop_(s);
+		/* Let the streams end cleanly (last chunk written, so clients see an end and
+		 * not a cut) before MHD_stop_daemon closes the sockets; bounded, as a client
+		 * that reads nothing must not hold up shutdown. */
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += HERD_HTTP_SHUTDOWN_DRAIN_MS / 1000;
+		while (srv->streams &&
+		       pthread_cond_timedwait(&srv->streams_cv, &srv->mu, &deadline) == 0)
+			;
 		pthread_mutex_unlock(&srv->mu);
 		/* Joins every connection thread: waits for handlers still running. */
 		MHD_stop_daemon(srv->daemon);
@@ -517,5 +530,6 @@ void herd_http_server_free(struct herd_http_server *srv)
 	}
 	free(srv->routes);
 	pthread_mutex_destroy(&srv->mu);
+	pthread_cond_destroy(&srv->streams_cv);
 	free(srv);
 }
