@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/block", herd_http_server_port(srv));
 	t0 = herd_now_ms();
 	for (int i = 0; i < target; i++) {
-		struct herd_http_request q = {.url = url, .timeout_ms = (long)wait_ms + 10000,
-					      .on_done = on_done};
+		struct herd_http_request q = {
+		    .url = url, .timeout_ms = (long)wait_ms + 10000, .on_done = on_done};
 		if (herd_http_multi_submit(m, &q, NULL) != HERD_OK) {
 			fprintf(stderr, "submit: %s\n", herd_last_error());
 			return 1;

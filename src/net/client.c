@@ -67,8 +67,8 @@ static enum herd_err curl_fail(CURLcode rc, const char *url, const char *detail,
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		return herd_fail(HERD_ERR_NET, "%s: could not connect: %s", url, what);
 	case CURLE_OPERATION_TIMEDOUT:
-		return herd_fail(HERD_ERR_TIMEOUT, "%s: timed out after %ld ms: %s", url, timeout_ms,
-				 what);
+		return herd_fail(HERD_ERR_TIMEOUT, "%s: timed out after %ld ms: %s", url,
+				 timeout_ms, what);
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		return herd_fail(HERD_ERR_BAD_INPUT, "url: '%s' is not a valid http URL: %s", url,
@@ -102,8 +102,9 @@ static enum herd_err easy_json(const char *url, const json_t *body, long timeout
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-			 timeout_ms < HERD_HTTP_CONNECT_TIMEOUT_MS ? timeout_ms
-								   : (long)HERD_HTTP_CONNECT_TIMEOUT_MS);
+			 timeout_ms < HERD_HTTP_CONNECT_TIMEOUT_MS
+			     ? timeout_ms
+			     : (long)HERD_HTTP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
@@ -139,10 +140,11 @@ static enum herd_err easy_json(const char *url, const json_t *body, long timeout
 		if (!j) {
 			const char *ct = NULL;
 			curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-			err = herd_fail(HERD_ERR_NET,
-					"%s: reply is not JSON (status %ld, Content-Type %s, %zu bytes)%s%.80s",
-					url, code, ct ? ct : "none", b.len, b.len ? ": " : "",
-					b.len ? b.p : "");
+			err = herd_fail(
+			    HERD_ERR_NET,
+			    "%s: reply is not JSON (status %ld, Content-Type %s, %zu bytes)%s%.80s",
+			    url, code, ct ? ct : "none", b.len, b.len ? ": " : "",
+			    b.len ? b.p : "");
 			goto out;
 		}
 		*reply = j;
@@ -183,9 +185,9 @@ struct mreq {
 	void *userdata;
 	long timeout_ms, idle_timeout_ms;
 	double start_ms, last_ms;
-	bool cancel;         /* asked by herd_http_multi_cancel / free (under mu) */
-	bool data_stopped;   /* on_data returned false */
-	bool added;          /* in curl_multi */
+	bool cancel;	   /* asked by herd_http_multi_cancel / free (under mu) */
+	bool data_stopped; /* on_data returned false */
+	bool added;	   /* in curl_multi */
 	struct mreq *next;
 };
 
@@ -244,8 +246,8 @@ static void mreq_finish(struct herd_http_multi *m, struct mreq *r, CURLcode rc, 
 	} else if (r->data_stopped) {
 		res.err = herd_fail(HERD_ERR_CANCELLED, "%s: stopped by the data callback", r->url);
 	} else if (r->reply.over) {
-		res.err = herd_fail(HERD_ERR_LIMIT, "%s: reply is over %zu bytes", r->url,
-				    r->reply.max);
+		res.err =
+		    herd_fail(HERD_ERR_LIMIT, "%s: reply is over %zu bytes", r->url, r->reply.max);
 	} else if (rc != CURLE_OK) {
 		res.err = curl_fail(rc, r->url, r->ebuf, r->timeout_ms);
 	}
@@ -253,11 +255,12 @@ static void mreq_finish(struct herd_http_multi *m, struct mreq *r, CURLcode rc, 
 		res.error = herd_last_error();
 	res.body = r->reply.p ? r->reply.p : "";
 	res.body_len = r->reply.len;
-	r->on_done(&res, r->userdata);
-	mreq_free(r);
+	/* Not pending any more once its result is final, so that on_done sees it gone. */
 	pthread_mutex_lock(&m->mu);
 	m->pending--;
 	pthread_mutex_unlock(&m->mu);
+	r->on_done(&res, r->userdata);
+	mreq_free(r);
 }
 
 static void unlink_from(struct mreq **list, struct mreq *r)
@@ -317,7 +320,8 @@ static void *multi_main(void *arg)
 		while (ended) {
 			struct mreq *r = ended;
 			ended = r->next;
-			mreq_finish(m, r, CURLE_OK, r->cancel ? HERD_ERR_CANCELLED : HERD_ERR_TIMEOUT);
+			mreq_finish(m, r, CURLE_OK,
+				    r->cancel ? HERD_ERR_CANCELLED : HERD_ERR_TIMEOUT);
 		}
 		if (stop)
 			break;

@@ -40,15 +40,17 @@ struct herd_http_route {
 };
 
 struct herd_http_server_params {
-	const char *host;     /* address to bind, "127.0.0.1" (default), "0.0.0.0" */
-	uint16_t port;        /* 0 = any free port; herd_http_server_port() reads it back */
+	const char *host; /* address to bind, "127.0.0.1" (default), "0.0.0.0" */
+	uint16_t port;	  /* 0 = any free port; herd_http_server_port() reads it back */
 	const struct herd_http_route *routes; /* copied; the first match wins */
 	size_t n_routes;
-	size_t max_request_bytes;   /* body limit, over it → 413; default HERD_MAX_REQUEST_BYTES */
-	unsigned max_connections;   /* default HERD_HTTP_MAX_CONNECTIONS */
-	size_t thread_stack_bytes;  /* per connection thread; default HERD_HTTP_THREAD_STACK_BYTES */
-	unsigned sse_heartbeat_ms;  /* idle SSE streams get a comment this often; default HERD_SSE_HEARTBEAT_MS */
-	unsigned idle_timeout_s;    /* close connections idle this long; 0 = default HERD_HTTP_IDLE_TIMEOUT_S */
+	size_t max_request_bytes;  /* body limit, over it → 413; default HERD_MAX_REQUEST_BYTES */
+	unsigned max_connections;  /* default HERD_HTTP_MAX_CONNECTIONS */
+	size_t thread_stack_bytes; /* per connection thread; default HERD_HTTP_THREAD_STACK_BYTES */
+	unsigned sse_heartbeat_ms; /* idle SSE streams get a comment this often; default
+				      HERD_SSE_HEARTBEAT_MS */
+	unsigned idle_timeout_s;   /* close connections idle this long; 0 = default
+				      HERD_HTTP_IDLE_TIMEOUT_S */
 };
 
 struct herd_http_server_params herd_http_server_default_params(void);
@@ -140,12 +142,12 @@ enum herd_err herd_http_get_json(const char *url, long timeout_ms, long *status,
 struct herd_http_multi;
 
 struct herd_http_result {
-	uint64_t id;        /* the id submit returned */
-	enum herd_err err;  /* HERD_OK when an HTTP reply arrived (any status) */
-	long status;        /* HTTP status, 0 when none */
-	int curl_code;      /* CURLcode, 0 when fine */
-	const char *error;  /* "" on success, else what went wrong, naming the URL */
-	const char *body;   /* reply body (NUL-terminated), empty when on_data consumed it */
+	uint64_t id;	   /* the id submit returned */
+	enum herd_err err; /* HERD_OK when an HTTP reply arrived (any status) */
+	long status;	   /* HTTP status, 0 when none */
+	int curl_code;	   /* CURLcode, 0 when fine */
+	const char *error; /* "" on success, else what went wrong, naming the URL */
+	const char *body;  /* reply body (NUL-terminated), empty when on_data consumed it */
 	size_t body_len;
 	double elapsed_ms;
 };
@@ -159,17 +161,17 @@ typedef void (*herd_http_done_fn)(const struct herd_http_result *result, void *u
 typedef bool (*herd_http_data_fn)(const char *data, size_t len, void *userdata);
 
 struct herd_http_request {
-	const char *method;  /* NULL = POST when there is a body, else GET */
+	const char *method; /* NULL = POST when there is a body, else GET */
 	const char *url;
 	const char *const *headers; /* "Name: value" lines, copied */
 	size_t n_headers;
-	const void *body;          /* copied; NULL = none */
+	const void *body; /* copied; NULL = none */
 	size_t body_len;
 	const char *content_type;  /* for the body; NULL = "application/json" */
 	long connect_timeout_ms;   /* 0 = HERD_HTTP_CONNECT_TIMEOUT_MS */
-	long timeout_ms;           /* whole transfer; 0 = none (use idle_timeout_ms for streams) */
-	long idle_timeout_ms;      /* no byte received for this long → timeout; 0 = none */
-	size_t max_reply_bytes;    /* 0 = HERD_MAX_REQUEST_BYTES; over it → HERD_ERR_LIMIT */
+	long timeout_ms;	   /* whole transfer; 0 = none (use idle_timeout_ms for streams) */
+	long idle_timeout_ms;	   /* no byte received for this long → timeout; 0 = none */
+	size_t max_reply_bytes;	   /* 0 = HERD_MAX_REQUEST_BYTES; over it → HERD_ERR_LIMIT */
 	herd_http_data_fn on_data; /* optional */
 	herd_http_done_fn on_done; /* required */
 	void *userdata;

@@ -14,11 +14,11 @@ struct herd_sse {
 	pthread_cond_t cv;
 	char *buf; /* bytes queued for the client: buf[off..len) */
 	size_t len, cap, off;
-	int refs;           /* producer + response */
-	bool closed;        /* the producer called herd_sse_close */
-	bool gone;          /* the server is done with it (client left, stream ended, shutdown) */
-	bool stopping;      /* the server is shutting down: end now */
-	bool in_gone_cb;    /* on_gone is running on gone_thread */
+	int refs;	 /* producer + response */
+	bool closed;	 /* the producer called herd_sse_close */
+	bool gone;	 /* the server is done with it (client left, stream ended, shutdown) */
+	bool stopping;	 /* the server is shutting down: end now */
+	bool in_gone_cb; /* on_gone is running on gone_thread */
 	pthread_t gone_thread;
 	unsigned heartbeat_ms;
 	herd_sse_gone_fn on_gone;

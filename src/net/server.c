@@ -31,7 +31,7 @@ struct herd_http_server {
 	uint16_t port;
 	pthread_mutex_t mu;
 	pthread_cond_t streams_cv; /* signalled when a stream leaves the list */
-	struct herd_sse *streams; /* live SSE streams, to end them at shutdown */
+	struct herd_sse *streams;  /* live SSE streams, to end them at shutdown */
 	bool stopping;
 };
 
@@ -40,8 +40,8 @@ struct herd_http_req {
 	const char *method, *path, *rest;
 	char *body;
 	size_t len, cap;
-	bool answered;   /* a response was queued (a 413 possibly before the body was read) */
-	bool too_large;  /* a body without Content-Length grew over the limit */
+	bool answered;	  /* a response was queued (a 413 possibly before the body was read) */
+	bool too_large;	  /* a body without Content-Length grew over the limit */
 	size_t discarded; /* bytes dropped since */
 };
 
@@ -64,12 +64,12 @@ struct herd_http_resp {
 struct herd_http_server_params herd_http_server_default_params(void)
 {
 	return (struct herd_http_server_params){
-		.host = "127.0.0.1",
-		.max_request_bytes = HERD_MAX_REQUEST_BYTES,
-		.max_connections = HERD_HTTP_MAX_CONNECTIONS,
-		.thread_stack_bytes = HERD_HTTP_THREAD_STACK_BYTES,
-		.sse_heartbeat_ms = HERD_SSE_HEARTBEAT_MS,
-		.idle_timeout_s = HERD_HTTP_IDLE_TIMEOUT_S,
+	    .host = "127.0.0.1",
+	    .max_request_bytes = HERD_MAX_REQUEST_BYTES,
+	    .max_connections = HERD_HTTP_MAX_CONNECTIONS,
+	    .thread_stack_bytes = HERD_HTTP_THREAD_STACK_BYTES,
+	    .sse_heartbeat_ms = HERD_SSE_HEARTBEAT_MS,
+	    .idle_timeout_s = HERD_HTTP_IDLE_TIMEOUT_S,
 	};
 }
 
@@ -143,7 +143,8 @@ void herd_http_resp_json(struct herd_http_resp *resp, unsigned status, json_t *b
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	json_decref(body);
 	if (!text) {
-		herd_http_resp_error(resp, 500, HERD_ERR_INTERNAL, "response: not encodable as JSON");
+		herd_http_resp_error(resp, 500, HERD_ERR_INTERNAL,
+				     "response: not encodable as JSON");
 		return;
 	}
 	resp->status = status;
@@ -160,7 +161,7 @@ void herd_http_resp_text(struct herd_http_resp *resp, unsigned status, const cha
 	resp->body = herd_xstrdup(text ? text : "");
 	resp->len = strlen(resp->body);
 	resp->content_type =
-		herd_xstrdup(content_type ? content_type : "text/plain; charset=utf-8");
+	    herd_xstrdup(content_type ? content_type : "text/plain; charset=utf-8");
 }
 
 static json_t *error_envelope(enum herd_err err, const char *message)
@@ -184,7 +185,7 @@ void herd_http_resp_header(struct herd_http_resp *resp, const char *name, const 
 {
 	resp->headers = herd_xrealloc(resp->headers, (resp->n_headers + 1) * sizeof *resp->headers);
 	resp->headers[resp->n_headers++] =
-		(struct resp_header){herd_xstrdup(name), herd_xstrdup(value)};
+	    (struct resp_header){herd_xstrdup(name), herd_xstrdup(value)};
 }
 
 struct herd_sse *herd_http_resp_sse(struct herd_http_resp *resp, herd_sse_gone_fn on_gone,
@@ -267,7 +268,7 @@ static void resp_free(struct herd_http_resp *resp)
 static enum MHD_Result answer_error(struct herd_http_server *srv, struct MHD_Connection *conn,
 				    unsigned status, enum herd_err err, const char *extra_header,
 				    const char *extra_value, const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
+    __attribute__((format(printf, 7, 8)));
 
 static enum MHD_Result answer_error(struct herd_http_server *srv, struct MHD_Connection *conn,
 				    unsigned status, enum herd_err err, const char *extra_header,
@@ -307,7 +308,8 @@ static enum MHD_Result dispatch(struct herd_http_server *srv, struct herd_http_r
 			route = r;
 			break;
 		}
-		if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+		if (!strstr(allow, r->method) &&
+		    strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
 			if (allow[0])
 				strcat(allow, ", ");
 			strcat(allow, r->method);
@@ -324,8 +326,8 @@ static enum MHD_Result dispatch(struct herd_http_server *srv, struct herd_http_r
 	struct herd_http_resp resp = {.srv = srv};
 	route->handler(req, &resp, route->userdata);
 	if (!resp.set)
-		herd_http_resp_error(&resp, 500, HERD_ERR_INTERNAL, "%s %s: the handler gave no answer",
-				     req->method, req->path);
+		herd_http_resp_error(&resp, 500, HERD_ERR_INTERNAL,
+				     "%s %s: the handler gave no answer", req->method, req->path);
 	enum MHD_Result ret = queue(req->conn, &resp);
 	resp_free(&resp);
 	return ret;
@@ -351,9 +353,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			unsigned long long n = strtoull(cl, &end, 10);
 			if (end != cl && n > srv->max_body) {
 				req->answered = true;
-				return answer_error(srv, conn, 413, HERD_ERR_LIMIT, NULL, NULL,
-						    "body: %llu bytes is over the limit of %zu bytes",
-						    n, srv->max_body);
+				return answer_error(
+				    srv, conn, 413, HERD_ERR_LIMIT, NULL, NULL,
+				    "body: %llu bytes is over the limit of %zu bytes", n,
+				    srv->max_body);
 			}
 		}
 		return MHD_YES;
@@ -444,14 +447,16 @@ enum herd_err herd_http_server_new(const struct herd_http_server_params *p,
 		sin6->sin6_port = htons(p->port);
 		ipv6 = MHD_USE_IPv6;
 	} else {
-		return herd_fail(HERD_ERR_BAD_INPUT, "listen host: must be an IPv4 or IPv6 address, got '%s'",
-				 host);
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "listen host: must be an IPv4 or IPv6 address, got '%s'", host);
 	}
 	for (size_t i = 0; i < p->n_routes; i++) {
 		const struct herd_http_route *r = &p->routes[i];
 		if (!r->method || !r->path || r->path[0] != '/' || !r->handler)
-			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "routes[%zu]: needs a method, a path starting with '/' and a handler", i);
+			return herd_fail(
+			    HERD_ERR_BAD_INPUT,
+			    "routes[%zu]: needs a method, a path starting with '/' and a handler",
+			    i);
 	}
 	signal(SIGPIPE, SIG_IGN);
 
@@ -474,18 +479,21 @@ enum herd_err herd_http_server_new(const struct herd_http_server_params *p,
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG | ipv6;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_THREAD_STACK_SIZE, stack,
-		MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+	    MHD_OPTION_THREAD_STACK_SIZE, stack, MHD_OPTION_CONNECTION_TIMEOUT, idle,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, srv, MHD_OPTION_END);
 	if (!srv->daemon) {
-		enum herd_err err = herd_fail(HERD_ERR_NET, "listen %s:%u: cannot bind (in use, or not an address of this machine)",
-					      host, (unsigned)p->port);
+		enum herd_err err = herd_fail(
+		    HERD_ERR_NET,
+		    "listen %s:%u: cannot bind (in use, or not an address of this machine)", host,
+		    (unsigned)p->port);
 		herd_http_server_free(srv);
 		return err;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : p->port;
 	*out = srv;
 	return HERD_OK;

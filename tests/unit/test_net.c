@@ -138,14 +138,14 @@ static void h_sse_forever(struct herd_http_req *req, struct herd_http_resp *resp
 }
 
 static const struct herd_http_route routes[] = {
-	{"GET", "/health", false, h_health, NULL},
-	{"POST", "/v1/echo", false, h_echo, NULL},
-	{"GET", "/v1/jobs/", true, h_echo, NULL},
-	{"DELETE", "/v1/jobs/", true, h_echo, NULL},
-	{"POST", "/sleep", false, h_sleep100, NULL},
-	{"GET", "/slow", false, h_slow, NULL},
-	{"GET", "/sse", false, h_sse_ordered, NULL},
-	{"GET", "/sse-forever", false, h_sse_forever, NULL},
+    {"GET", "/health", false, h_health, NULL},
+    {"POST", "/v1/echo", false, h_echo, NULL},
+    {"GET", "/v1/jobs/", true, h_echo, NULL},
+    {"DELETE", "/v1/jobs/", true, h_echo, NULL},
+    {"POST", "/sleep", false, h_sleep100, NULL},
+    {"GET", "/slow", false, h_slow, NULL},
+    {"GET", "/sse", false, h_sse_ordered, NULL},
+    {"GET", "/sse-forever", false, h_sse_forever, NULL},
 };
 
 static struct herd_http_server *start(size_t max_body, char *base, size_t n)
@@ -189,8 +189,9 @@ static void route_dispatch_404_405(void **state)
 	assert_int_equal(herd_http_get_json(url, 2000, &status, &r), HERD_OK);
 	assert_int_equal(status, 404);
 	assert_string_equal(err_code(r), "NOT_FOUND");
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
-			       "/nowhere"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+		   "/nowhere"));
 	json_decref(r);
 
 	snprintf(url, sizeof url, "%s/v1/echo", base); /* POST only */
@@ -214,8 +215,8 @@ static void json_echo_round_trip(void **state)
 	char base[64], url[160];
 	struct herd_http_server *srv = start(0, base, sizeof base);
 	snprintf(url, sizeof url, "%s/v1/echo", base);
-	json_t *body = json_pack("{s:s, s:[i,i,i], s:I}", "text", "h\xc3\xa9llo \"w\"\n", "a", 1,
-				 2, 3, "big", (json_int_t)9007199254740993LL);
+	json_t *body = json_pack("{s:s, s:[i,i,i], s:I}", "text", "h\xc3\xa9llo \"w\"\n", "a", 1, 2,
+				 3, "big", (json_int_t)9007199254740993LL);
 	long status;
 	json_t *r;
 	assert_int_equal(herd_http_post_json(url, body, 2000, &status, &r), HERD_OK);
@@ -283,8 +284,9 @@ static void body_limit_413(void **state)
 	assert_int_equal(herd_http_post_json(url, body, 2000, &status, &r), HERD_OK);
 	assert_int_equal(status, 413);
 	assert_string_equal(err_code(r), "LIMIT_EXCEEDED");
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
-			       "limit of 1000 bytes"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+		   "limit of 1000 bytes"));
 	json_decref(r);
 
 	/* Just under the limit passes. */
@@ -300,8 +302,11 @@ static void body_limit_413(void **state)
 	struct herd_http_multi *m;
 	assert_int_equal(herd_http_multi_new(&m), HERD_OK);
 	struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-	struct herd_http_request bad = {.url = url, .body = "{\"a\":\n 01}", .body_len = 10,
-					.on_done = on_done, .userdata = &d};
+	struct herd_http_request bad = {.url = url,
+					.body = "{\"a\":\n 01}",
+					.body_len = 10,
+					.on_done = on_done,
+					.userdata = &d};
 	assert_int_equal(herd_http_multi_submit(m, &bad, NULL), HERD_OK);
 	wait_done(&d, 1, 3000);
 	assert_int_equal(d.last_status, 400);
@@ -311,9 +316,14 @@ static void body_limit_413(void **state)
 	static char payload[64 * 1024];
 	memset(payload, 'y', sizeof payload);
 	const char *hdrs[] = {"Transfer-Encoding: chunked"};
-	struct herd_http_request q = {.url = url, .body = payload, .body_len = 1500,
-				      .headers = hdrs, .n_headers = 1, .timeout_ms = 3000,
-				      .on_done = on_done, .userdata = &d};
+	struct herd_http_request q = {.url = url,
+				      .body = payload,
+				      .body_len = 1500,
+				      .headers = hdrs,
+				      .n_headers = 1,
+				      .timeout_ms = 3000,
+				      .on_done = on_done,
+				      .userdata = &d};
 	assert_int_equal(herd_http_multi_submit(m, &q, NULL), HERD_OK);
 	wait_done(&d, 2, 4000);
 	assert_int_equal(d.n, 2);
@@ -341,8 +351,11 @@ static void concurrent_64_requests(void **state)
 	for (int i = 0; i < 64; i++) {
 		char b[32];
 		int n = snprintf(b, sizeof b, "{\"i\":%d}", i);
-		struct herd_http_request q = {.url = url, .body = b, .body_len = (size_t)n,
-					      .timeout_ms = 5000, .on_done = on_done,
+		struct herd_http_request q = {.url = url,
+					      .body = b,
+					      .body_len = (size_t)n,
+					      .timeout_ms = 5000,
+					      .on_done = on_done,
 					      .userdata = &d};
 		assert_int_equal(herd_http_multi_submit(m, &q, NULL), HERD_OK);
 	}
@@ -416,8 +429,8 @@ static void timeouts_and_cancel(void **state)
 	assert_int_equal(herd_http_multi_new(&m), HERD_OK);
 	struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	/* Idle timeout: no byte for 150 ms. */
-	struct herd_http_request q = {.url = url, .idle_timeout_ms = 150, .on_done = on_done,
-				      .userdata = &d};
+	struct herd_http_request q = {
+	    .url = url, .idle_timeout_ms = 150, .on_done = on_done, .userdata = &d};
 	t0 = herd_now_ms();
 	assert_int_equal(herd_http_multi_submit(m, &q, NULL), HERD_OK);
 	wait_done(&d, 1, 2000);
@@ -541,8 +554,8 @@ static void sse_shutdown_ends_open_streams(void **state)
 	fx.gone = false;
 	streamed_len = 0;
 	streamed[0] = 0;
-	struct herd_http_request q = {.url = url, .on_data = on_streamed, .on_done = on_done,
-				      .userdata = &d};
+	struct herd_http_request q = {
+	    .url = url, .on_data = on_streamed, .on_done = on_done, .userdata = &d};
 	assert_int_equal(herd_http_multi_submit(m, &q, NULL), HERD_OK);
 	for (int i = 0; i < 300 && !streamed_has("data: 1\n\n"); i++)
 		sleep_ms(10);
@@ -601,15 +614,15 @@ static void server_params_are_checked(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(route_dispatch_404_405),
-	cmocka_unit_test(json_echo_round_trip),
-	cmocka_unit_test(body_limit_413),
-	cmocka_unit_test(concurrent_64_requests),
-	cmocka_unit_test(connection_refused_names_url),
-	cmocka_unit_test(timeouts_and_cancel),
-	cmocka_unit_test(sse_events_in_order_incrementally),
-	cmocka_unit_test(sse_client_gone_is_reported),
-	cmocka_unit_test(sse_shutdown_ends_open_streams),
-	cmocka_unit_test(sse_parser_rules),
-	cmocka_unit_test(server_params_are_checked),
+    cmocka_unit_test(route_dispatch_404_405),
+    cmocka_unit_test(json_echo_round_trip),
+    cmocka_unit_test(body_limit_413),
+    cmocka_unit_test(concurrent_64_requests),
+    cmocka_unit_test(connection_refused_names_url),
+    cmocka_unit_test(timeouts_and_cancel),
+    cmocka_unit_test(sse_events_in_order_incrementally),
+    cmocka_unit_test(sse_client_gone_is_reported),
+    cmocka_unit_test(sse_shutdown_ends_open_streams),
+    cmocka_unit_test(sse_parser_rules),
+    cmocka_unit_test(server_params_are_checked),
 }))
