@@ -595,6 +595,25 @@ static void sse_parser_rules(void **state)
 	assert_string_equal(out, "[a|1\n 2|][message|x|9][message||9]");
 }
 
+static void sse_client_errors(void **state)
+{
+	char base[64], url[160];
+	slow_release = false;
+	struct herd_http_server *srv = start(0, base, sizeof base);
+	fx.stop_after = 0;
+	snprintf(url, sizeof url, "%s/no-stream", base);
+	assert_int_equal(herd_http_sse(url, NULL, 2000, collect_event, NULL), HERD_ERR_NET);
+	assert_non_null(strstr(herd_last_error(), "status 404"));
+	assert_non_null(strstr(herd_last_error(), url));
+	snprintf(url, sizeof url, "%s/slow", base);
+	double t0 = herd_now_ms();
+	assert_int_equal(herd_http_sse(url, NULL, 150, collect_event, NULL), HERD_ERR_TIMEOUT);
+	assert_true(herd_now_ms() - t0 < 1500);
+	assert_non_null(strstr(herd_last_error(), "idle timeout"));
+	release_slow();
+	herd_http_server_free(srv);
+}
+
 static void server_params_are_checked(void **state)
 {
 	struct herd_http_server_params p = herd_http_server_default_params();
@@ -614,15 +633,16 @@ static void server_params_are_checked(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-    cmocka_unit_test(route_dispatch_404_405),
-    cmocka_unit_test(json_echo_round_trip),
-    cmocka_unit_test(body_limit_413),
-    cmocka_unit_test(concurrent_64_requests),
-    cmocka_unit_test(connection_refused_names_url),
-    cmocka_unit_test(timeouts_and_cancel),
-    cmocka_unit_test(sse_events_in_order_incrementally),
-    cmocka_unit_test(sse_client_gone_is_reported),
-    cmocka_unit_test(sse_shutdown_ends_open_streams),
-    cmocka_unit_test(sse_parser_rules),
-    cmocka_unit_test(server_params_are_checked),
+	cmocka_unit_test(route_dispatch_404_405),
+	cmocka_unit_test(json_echo_round_trip),
+	cmocka_unit_test(body_limit_413),
+	cmocka_unit_test(concurrent_64_requests),
+	cmocka_unit_test(connection_refused_names_url),
+	cmocka_unit_test(timeouts_and_cancel),
+	cmocka_unit_test(sse_events_in_order_incrementally),
+	cmocka_unit_test(sse_client_gone_is_reported),
+	cmocka_unit_test(sse_shutdown_ends_open_streams),
+	cmocka_unit_test(sse_parser_rules),
+	cmocka_unit_test(sse_client_errors),
+	cmocka_unit_test(server_params_are_checked),
 }))
