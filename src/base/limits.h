@@ -24,5 +24,15 @@
 /* ---- net / node ---- */
 #define HERD_MAX_PEERS 4096                   /* entries in the peer table */
 #define HERD_MAX_SLOTS 256                    /* --slots */
+#define HERD_HTTP_MAX_CONNECTIONS 1024        /* one thread each; a coordinator holds ~64-256, clients add some */
+#define HERD_HTTP_THREAD_STACK_BYTES (512u << 10) /* per connection thread: handlers call into the engine,
+                                                     whose big buffers are on the heap; 1024 x 512 KiB of address space */
+#define HERD_HTTP_IDLE_TIMEOUT_S 600          /* a keep-alive connection idle this long is closed */
+#define HERD_SSE_HEARTBEAT_MS 15000           /* idle streams send a comment: dead clients are noticed within ~2 of these */
+#define HERD_HTTP_SHUTDOWN_DRAIN_MS 2000     /* at shutdown, open SSE streams get this long to end cleanly */
+#define HERD_SSE_MAX_QUEUED_BYTES (16u << 20) /* events waiting for a slow client; beyond it the producer is told */
+#define HERD_SSE_MAX_EVENT_BYTES (HERD_MAX_REQUEST_BYTES) /* one received event: a whole job result fits */
+#define HERD_HTTP_CONNECT_TIMEOUT_MS 5000     /* a live peer on a LAN answers a SYN in milliseconds */
+#define HERD_HTTP_DEFAULT_TIMEOUT_MS 30000    /* blocking JSON calls (PING, NODE_INFO); jobs pass their own */
 
 #endif
