@@ -7,18 +7,18 @@
 #include "proto.h"
 
 static const char sample_text[] =
-	"The swarm starts with a single node. It loads a model, opens a port and announces "
-	"itself in the distributed hash table, so that others can find it.\n\n"
-	"A second node joins a minute later. It bootstraps from the first, reads the "
-	"capability records under the shared key, and learns which models its neighbour "
-	"serves. Neither node is in charge: any of them can coordinate a job.\n\n"
-	"A client sends a long document to one of them. That node becomes the coordinator: "
-	"it cuts the text into fragments at paragraph and sentence boundaries, gives each "
-	"fragment some context from both sides, and sends the pieces to whichever nodes "
-	"are idle. Results come back in any order.\n\n"
-	"When a node stalls, its fragment is sent elsewhere. When the last result arrives, "
-	"the coordinator puts the outputs back in order and answers the client, who never "
-	"learns how many machines did the work.";
+    "The swarm starts with a single node. It loads a model, opens a port and announces "
+    "itself in the distributed hash table, so that others can find it.\n\n"
+    "A second node joins a minute later. It bootstraps from the first, reads the "
+    "capability records under the shared key, and learns which models its neighbour "
+    "serves. Neither node is in charge: any of them can coordinate a job.\n\n"
+    "A client sends a long document to one of them. That node becomes the coordinator: "
+    "it cuts the text into fragments at paragraph and sentence boundaries, gives each "
+    "fragment some context from both sides, and sends the pieces to whichever nodes "
+    "are idle. Results come back in any order.\n\n"
+    "When a node stalls, its fragment is sent elsewhere. When the last result arrives, "
+    "the coordinator puts the outputs back in order and answers the client, who never "
+    "learns how many machines did the work.";
 
 int herd_cmd_demo(int argc, char **argv)
 {
@@ -26,7 +26,8 @@ int herd_cmd_demo(int argc, char **argv)
 		fprintf(stderr, "usage: herd demo\n");
 		return 2;
 	}
-	struct herd_command *req = herd_command_new(HERD_COMMAND_EXECUTE_TASK, "demo-1", "client", "");
+	struct herd_command *req =
+	    herd_command_new(HERD_COMMAND_EXECUTE_TASK, "demo-1", "client", "");
 	herd_command_with_param(req, "task_type", json_string("llama_inference"));
 	herd_command_with_param(req, "model_name", json_string("stories260K"));
 	herd_command_with_param(req, "input_data", json_string(sample_text));

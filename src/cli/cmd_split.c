@@ -48,7 +48,8 @@ int herd_cmd_split(int argc, char **argv)
 			errno = 0;
 			long v = strtol(argv[++i], &end, 10);
 			if (errno || *end || end == argv[i] || v < 1 || v > HERD_MAX_FRAGMENTS) {
-				fprintf(stderr, "herd split: --fragments: must be 1..%d, got \"%s\"\n",
+				fprintf(stderr,
+					"herd split: --fragments: must be 1..%d, got \"%s\"\n",
 					HERD_MAX_FRAGMENTS, argv[i]);
 				return 2;
 			}
@@ -77,12 +78,15 @@ int herd_cmd_split(int argc, char **argv)
 	json_t *doc = json_pack("{s:o, s:[]}", "job", herd_job_to_json(job), "fragments");
 	json_t *frags = json_object_get(doc, "fragments");
 	for (int i = 0; i < job->n_fragments; i++) {
-		struct herd_command *c = herd_fragment_to_command(&job->fragments[i], "herd-split", "");
+		struct herd_command *c =
+		    herd_fragment_to_command(&job->fragments[i], "herd-split", "");
 		json_array_append_new(frags, herd_command_to_json(c));
 		herd_command_free(c);
 	}
-	int rc = json_dumpf(doc, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF ||
-			 fflush(stdout) ? 1 : 0;
+	int rc =
+	    json_dumpf(doc, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF || fflush(stdout)
+		? 1
+		: 0;
 	if (rc)
 		fprintf(stderr, "herd split: writing stdout: %s\n", strerror(errno));
 	json_decref(doc);

@@ -13,9 +13,9 @@
 #define MAX_ID_BYTES 256 /* request_id, from, to: ids and node names, never text */
 
 static const char *const names[HERD_COMMAND_COUNT_] = {
-	[HERD_COMMAND_EXECUTE_TASK] = "EXECUTE_TASK", [HERD_COMMAND_FIND_NODES] = "FIND_NODES",
-	[HERD_COMMAND_NODE_INFO] = "NODE_INFO",       [HERD_COMMAND_PING] = "PING",
-	[HERD_COMMAND_JOB_STATUS] = "JOB_STATUS",     [HERD_COMMAND_CANCEL_JOB] = "CANCEL_JOB",
+    [HERD_COMMAND_EXECUTE_TASK] = "EXECUTE_TASK", [HERD_COMMAND_FIND_NODES] = "FIND_NODES",
+    [HERD_COMMAND_NODE_INFO] = "NODE_INFO",	  [HERD_COMMAND_PING] = "PING",
+    [HERD_COMMAND_JOB_STATUS] = "JOB_STATUS",	  [HERD_COMMAND_CANCEL_JOB] = "CANCEL_JOB",
 };
 
 const char *herd_command_name(enum herd_command_kind kind)
@@ -85,16 +85,16 @@ json_t *herd_command_to_json(const struct herd_command *c)
 		json_object_set(j, "result", c->result ? c->result : json_null());
 	} else if (c->status == HERD_COMMAND_ERROR) {
 		json_object_set_new(j, "status", json_string("error"));
-		json_object_set_new(j, "error",
-				    json_pack("{s:s, s:s}", "code", c->error_code, "message",
-					      c->error_message));
+		json_object_set_new(
+		    j, "error",
+		    json_pack("{s:s, s:s}", "code", c->error_code, "message", c->error_message));
 	}
 	return j;
 }
 
 /* A string field of at most `max` bytes: *out = a copy, or `dflt` copied when absent. */
-static enum herd_err get_string(const json_t *obj, const char *field, const char *dflt,
-				size_t max, char **out)
+static enum herd_err get_string(const json_t *obj, const char *field, const char *dflt, size_t max,
+				char **out)
 {
 	json_t *v = json_object_get(obj, field);
 	if (!v || json_is_null(v)) {
@@ -106,8 +106,8 @@ static enum herd_err get_string(const json_t *obj, const char *field, const char
 	if (!json_is_string(v))
 		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must be a string", field);
 	if (json_string_length(v) > max)
-		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must be at most %zu bytes, got %zu", field,
-				 max, json_string_length(v));
+		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must be at most %zu bytes, got %zu",
+				 field, max, json_string_length(v));
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must not contain NUL characters", field);
 	*out = herd_xstrdup(json_string_value(v));
@@ -118,7 +118,8 @@ enum herd_err herd_command_from_json(const json_t *j, struct herd_command **out)
 {
 	*out = NULL;
 	if (!json_is_object(j))
-		return herd_fail(HERD_ERR_BAD_INPUT, "request: must be a JSON object (a Command envelope)");
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "request: must be a JSON object (a Command envelope)");
 	json_t *name = json_object_get(j, "command");
 	if (!name)
 		return herd_fail(HERD_ERR_BAD_INPUT, "command: required");
@@ -129,10 +130,11 @@ enum herd_err herd_command_from_json(const json_t *j, struct herd_command **out)
 		if (!strcmp(json_string_value(name), names[k]))
 			kind = k;
 	if (kind < 0)
-		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "command: must be one of EXECUTE_TASK, FIND_NODES, NODE_INFO, PING, "
-				 "JOB_STATUS, CANCEL_JOB, got \"%.64s\"",
-				 json_string_value(name));
+		return herd_fail(
+		    HERD_ERR_BAD_INPUT,
+		    "command: must be one of EXECUTE_TASK, FIND_NODES, NODE_INFO, PING, "
+		    "JOB_STATUS, CANCEL_JOB, got \"%.64s\"",
+		    json_string_value(name));
 
 	struct herd_command *c = herd_xcalloc(1, sizeof *c);
 	c->kind = (enum herd_command_kind)kind;
@@ -181,12 +183,14 @@ enum herd_err herd_command_from_json(const json_t *j, struct herd_command **out)
 		c->status = HERD_COMMAND_ERROR;
 		json_t *e = json_object_get(j, "error");
 		if (!json_is_object(e)) {
-			err = herd_fail(HERD_ERR_BAD_INPUT,
-					"error: must be an object {\"code\", \"message\"} when status is \"error\"");
+			err =
+			    herd_fail(HERD_ERR_BAD_INPUT, "error: must be an object {\"code\", "
+							  "\"message\"} when status is \"error\"");
 			goto out;
 		}
 		if ((err = get_string(e, "code", NULL, MAX_ID_BYTES, &c->error_code)) ||
-		    (err = get_string(e, "message", "", HERD_MAX_REQUEST_BYTES, &c->error_message))) {
+		    (err =
+			 get_string(e, "message", "", HERD_MAX_REQUEST_BYTES, &c->error_message))) {
 			/* name the nesting in the message */
 			char msg[512];
 			snprintf(msg, sizeof msg, "error.%s", herd_last_error());
@@ -222,8 +226,8 @@ static struct herd_command *answer(const struct herd_command *req, const char *f
 	return a;
 }
 
-struct herd_command *herd_command_answer_success(const struct herd_command *req,
-						 const char *from, json_t *result)
+struct herd_command *herd_command_answer_success(const struct herd_command *req, const char *from,
+						 json_t *result)
 {
 	struct herd_command *a = answer(req, from);
 	a->status = HERD_COMMAND_SUCCESS;

@@ -13,25 +13,40 @@
 #include <string.h>
 
 #define MAX_MODEL_NAME_BYTES 256 /* a model name is a file stem, not text */
-#define MAX_JOB_ID_BYTES 128     /* appears in URLs and fragment ids */
+#define MAX_JOB_ID_BYTES 128	 /* appears in URLs and fragment ids */
 
 static const char *const reserved[] = {
-	"job_id",        "fragment_id",  "fragment_index", "total_fragments", "context_window_start",
-	"context_window_end", "span_start", "span_end",     "context_before",  "context_after",
+    "job_id",
+    "fragment_id",
+    "fragment_index",
+    "total_fragments",
+    "context_window_start",
+    "context_window_end",
+    "span_start",
+    "span_end",
+    "context_before",
+    "context_after",
 };
 #define NRESERVED (sizeof reserved / sizeof reserved[0])
 
 static const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a real number";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a real number";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
 	}
 }
 
@@ -46,13 +61,13 @@ static enum herd_err get_int(const json_t *params, const char *key, int64_t min,
 	}
 	if (!json_is_integer(v))
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.%s: must be an integer %" PRId64 "..%" PRId64 ", got %s", key,
-				 min, max, type_name(v));
+				 "params.%s: must be an integer %" PRId64 "..%" PRId64 ", got %s",
+				 key, min, max, type_name(v));
 	int64_t x = (int64_t)json_integer_value(v);
 	if (x < min || x > max)
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64, key, min,
-				 max, x);
+				 "params.%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64, key,
+				 min, max, x);
 	*out = x;
 	return HERD_OK;
 }
@@ -74,8 +89,8 @@ static enum herd_err get_number(const json_t *params, const char *key, double mi
 		return HERD_OK;
 	}
 	if (!json_is_number(v))
-		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must be a number %g..%g, got %s", key,
-				 min, max, type_name(v));
+		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must be a number %g..%g, got %s",
+				 key, min, max, type_name(v));
 	double x = json_number_value(v);
 	if (!(x >= min && x <= max))
 		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must be %g..%g, got %g", key, min,
@@ -98,10 +113,11 @@ static enum herd_err need_string(const json_t *params, const char *key, size_t m
 	if (len == 0)
 		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must not be empty", key);
 	if (len > max)
-		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must be at most %zu bytes, got %zu",
-				 key, max, len);
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "params.%s: must be at most %zu bytes, got %zu", key, max, len);
 	if (strlen(json_string_value(v)) != len)
-		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must not contain NUL characters", key);
+		return herd_fail(HERD_ERR_BAD_INPUT, "params.%s: must not contain NUL characters",
+				 key);
 	*out = json_string_value(v);
 	return HERD_OK;
 }
@@ -131,11 +147,13 @@ static enum herd_err check_gen(const json_t *params, struct gen *g)
 	if (v && !json_is_null(v)) {
 		if (!json_is_string(v))
 			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "params.prompt_template: must be a string, got %s", type_name(v));
+					 "params.prompt_template: must be a string, got %s",
+					 type_name(v));
 		if (json_string_length(v) > HERD_MAX_PROMPT_TEMPLATE_BYTES)
-			return herd_fail(HERD_ERR_LIMIT,
-					 "params.prompt_template: must be at most %u bytes, got %zu",
-					 HERD_MAX_PROMPT_TEMPLATE_BYTES, json_string_length(v));
+			return herd_fail(
+			    HERD_ERR_LIMIT,
+			    "params.prompt_template: must be at most %u bytes, got %zu",
+			    HERD_MAX_PROMPT_TEMPLATE_BYTES, json_string_length(v));
 	}
 	return HERD_OK;
 }
@@ -146,8 +164,8 @@ static bool id_ok(const char *s)
 	if (n == 0 || n > MAX_JOB_ID_BYTES)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.' || *s == ':'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.' || *s == ':'))
 			return false;
 	return true;
 }
@@ -160,7 +178,8 @@ static enum herd_err check_input(const json_t *in, size_t *total_bytes)
 	if (json_is_string(in)) {
 		*total_bytes = json_string_length(in);
 		if (*total_bytes == 0)
-			return herd_fail(HERD_ERR_BAD_INPUT, "params.input_data: must not be empty");
+			return herd_fail(HERD_ERR_BAD_INPUT,
+					 "params.input_data: must not be empty");
 		if (*total_bytes > HERD_MAX_INPUT_BYTES)
 			return herd_fail(HERD_ERR_LIMIT,
 					 "params.input_data: must be at most %u bytes, got %zu",
@@ -168,14 +187,16 @@ static enum herd_err check_input(const json_t *in, size_t *total_bytes)
 		return HERD_OK;
 	}
 	if (!json_is_array(in))
-		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.input_data: must be a string or an array of strings, got %s",
-				 type_name(in));
+		return herd_fail(
+		    HERD_ERR_BAD_INPUT,
+		    "params.input_data: must be a string or an array of strings, got %s",
+		    type_name(in));
 	size_t n = json_array_size(in);
 	if (n == 0)
 		return herd_fail(HERD_ERR_BAD_INPUT, "params.input_data: array must not be empty");
 	if (n > HERD_MAX_ARRAY_ITEMS)
-		return herd_fail(HERD_ERR_LIMIT, "params.input_data: must have at most %d items, got %zu",
+		return herd_fail(HERD_ERR_LIMIT,
+				 "params.input_data: must have at most %d items, got %zu",
 				 HERD_MAX_ARRAY_ITEMS, n);
 	size_t bytes = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -186,7 +207,8 @@ static enum herd_err check_input(const json_t *in, size_t *total_bytes)
 					 type_name(it));
 		if (strlen(json_string_value(it)) != json_string_length(it))
 			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "params.input_data[%zu]: must not contain NUL characters", i);
+					 "params.input_data[%zu]: must not contain NUL characters",
+					 i);
 		bytes += json_string_length(it);
 	}
 	if (bytes > HERD_MAX_INPUT_BYTES)
@@ -267,7 +289,8 @@ enum herd_err herd_job_from_request(const struct herd_command *req,
 	if (!opts)
 		opts = &none;
 	if (req->kind != HERD_COMMAND_EXECUTE_TASK)
-		return herd_fail(HERD_ERR_BAD_INPUT, "command: must be EXECUTE_TASK for a job, got %s",
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "command: must be EXECUTE_TASK for a job, got %s",
 				 herd_command_name(req->kind));
 	if (req->status != HERD_COMMAND_REQUEST)
 		return herd_fail(HERD_ERR_BAD_INPUT, "status: a request must not have a status");
@@ -278,9 +301,10 @@ enum herd_err herd_job_from_request(const struct herd_command *req,
 				 "params.task_type: must be \"llama_inference\" for a job");
 	for (size_t i = 0; i < NRESERVED; i++)
 		if (json_object_get(p, reserved[i]))
-			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "params.%s: reserved for fragment commands, not allowed in a request",
-					 reserved[i]);
+			return herd_fail(
+			    HERD_ERR_BAD_INPUT,
+			    "params.%s: reserved for fragment commands, not allowed in a request",
+			    reserved[i]);
 
 	enum herd_err err;
 	const char *model;
@@ -305,9 +329,10 @@ enum herd_err herd_job_from_request(const struct herd_command *req,
 	char idbuf[MAX_JOB_ID_BYTES + 1];
 	if (opts->job_id) {
 		if (!id_ok(opts->job_id))
-			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "job_id: must be 1..%d of A-Z a-z 0-9 . _ : -, got \"%.64s\"",
-					 MAX_JOB_ID_BYTES, opts->job_id);
+			return herd_fail(
+			    HERD_ERR_BAD_INPUT,
+			    "job_id: must be 1..%d of A-Z a-z 0-9 . _ : -, got \"%.64s\"",
+			    MAX_JOB_ID_BYTES, opts->job_id);
 		snprintf(idbuf, sizeof idbuf, "%s", opts->job_id);
 	} else {
 		derive_job_id(req, idbuf, sizeof idbuf);
@@ -375,20 +400,21 @@ enum herd_err herd_job_from_request(const struct herd_command *req,
 		f->kind = job->kind;
 		f->piece = pc;
 		if (text) {
-			f->text = copy_bytes(job->text + pc.span_start, pc.span_end - pc.span_start);
+			f->text =
+			    copy_bytes(job->text + pc.span_start, pc.span_end - pc.span_start);
 			f->text_len = pc.span_end - pc.span_start;
 			f->context_before = copy_bytes(job->text + pc.window_start,
 						       pc.span_start - pc.window_start);
 			f->context_before_len = pc.span_start - pc.window_start;
 			f->context_after =
-				copy_bytes(job->text + pc.span_end, pc.window_end - pc.span_end);
+			    copy_bytes(job->text + pc.span_end, pc.window_end - pc.span_end);
 			f->context_after_len = pc.window_end - pc.span_end;
 		} else {
 			f->n_items = pc.span_end - pc.span_start;
 			f->items = herd_xcalloc(f->n_items, sizeof *f->items);
 			for (size_t k = 0; k < f->n_items; k++)
 				f->items[k] = herd_xstrdup(
-					json_string_value(json_array_get(in, pc.span_start + k)));
+				    json_string_value(json_array_get(in, pc.span_start + k)));
 		}
 		f->max_tokens = g.max_tokens;
 		f->temperature = g.temperature;
@@ -434,7 +460,7 @@ struct herd_command *herd_fragment_to_command(const struct herd_fragment *f, con
 					      const char *peer_id)
 {
 	struct herd_command *c =
-		herd_command_new(HERD_COMMAND_EXECUTE_TASK, f->fragment_id, from, peer_id);
+	    herd_command_new(HERD_COMMAND_EXECUTE_TASK, f->fragment_id, from, peer_id);
 	json_decref(c->params);
 	json_t *p = c->params = json_deep_copy(f->params);
 	HERD_ASSERT(p);
@@ -450,7 +476,8 @@ struct herd_command *herd_fragment_to_command(const struct herd_fragment *f, con
 		json_object_set_new(p, "temperature", json_real(f->temperature));
 	if (!json_object_get(p, "top_p"))
 		json_object_set_new(p, "top_p", json_real(f->top_p));
-	json_object_set_new(p, "context_window_start", json_integer((json_int_t)f->piece.window_start));
+	json_object_set_new(p, "context_window_start",
+			    json_integer((json_int_t)f->piece.window_start));
 	json_object_set_new(p, "context_window_end", json_integer((json_int_t)f->piece.window_end));
 	json_object_set_new(p, "span_start", json_integer((json_int_t)f->piece.span_start));
 	json_object_set_new(p, "span_end", json_integer((json_int_t)f->piece.span_end));
@@ -483,8 +510,7 @@ static enum herd_err take_text(const json_t *p, const char *key, char **out, siz
 	return HERD_OK;
 }
 
-enum herd_err herd_fragment_from_command(const struct herd_command *cmd,
-					 struct herd_fragment **out)
+enum herd_err herd_fragment_from_command(const struct herd_command *cmd, struct herd_fragment **out)
 {
 	*out = NULL;
 	if (cmd->kind != HERD_COMMAND_EXECUTE_TASK || cmd->status != HERD_COMMAND_REQUEST)
@@ -493,7 +519,8 @@ enum herd_err herd_fragment_from_command(const struct herd_command *cmd,
 	const json_t *p = cmd->params;
 	json_t *tt = json_object_get(p, "task_type");
 	if (!(json_is_string(tt) && !strcmp(json_string_value(tt), "llama_fragment")))
-		return herd_fail(HERD_ERR_BAD_INPUT, "params.task_type: must be \"llama_fragment\"");
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "params.task_type: must be \"llama_fragment\"");
 
 	enum herd_err err;
 	const char *job_id, *model, *fid;
@@ -514,14 +541,15 @@ enum herd_err herd_fragment_from_command(const struct herd_command *cmd,
 		return err;
 	if (!id_ok(job_id))
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.job_id: must be of A-Z a-z 0-9 . _ : -, got \"%.64s\"", job_id);
+				 "params.job_id: must be of A-Z a-z 0-9 . _ : -, got \"%.64s\"",
+				 job_id);
 	char *want = fragment_id(job_id, (int)index);
 	bool same = !strcmp(want, fid);
 	free(want);
 	if (!same)
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.fragment_id: must be \"%s-frag-%d\", got \"%.64s\"", job_id,
-				 (int)index, fid);
+				 "params.fragment_id: must be \"%s-frag-%d\", got \"%.64s\"",
+				 job_id, (int)index, fid);
 
 	struct herd_fragment *f = herd_xcalloc(1, sizeof *f);
 	f->job_id = herd_xstrdup(job_id);
@@ -541,18 +569,20 @@ enum herd_err herd_fragment_from_command(const struct herd_command *cmd,
 		    (err = take_text(p, "context_after", &f->context_after, &f->context_after_len)))
 			goto out;
 		if (f->text_len != (size_t)(se - ss)) {
-			err = herd_fail(HERD_ERR_BAD_INPUT,
-					"params.input_data: must be span_end - span_start = %" PRId64
-					" bytes, got %zu",
-					se - ss, f->text_len);
+			err =
+			    herd_fail(HERD_ERR_BAD_INPUT,
+				      "params.input_data: must be span_end - span_start = %" PRId64
+				      " bytes, got %zu",
+				      se - ss, f->text_len);
 			goto out;
 		}
 		if (f->context_before_len != (size_t)(ss - ws) ||
 		    f->context_after_len != (size_t)(we - se)) {
-			err = herd_fail(HERD_ERR_BAD_INPUT,
-					"params.context_before/context_after: must be %" PRId64
-					" and %" PRId64 " bytes (the context window), got %zu and %zu",
-					ss - ws, we - se, f->context_before_len, f->context_after_len);
+			err = herd_fail(
+			    HERD_ERR_BAD_INPUT,
+			    "params.context_before/context_after: must be %" PRId64 " and %" PRId64
+			    " bytes (the context window), got %zu and %zu",
+			    ss - ws, we - se, f->context_before_len, f->context_after_len);
 			goto out;
 		}
 	} else {
@@ -561,7 +591,8 @@ enum herd_err herd_fragment_from_command(const struct herd_command *cmd,
 		if (f->n_items != (size_t)(se - ss) || ws != ss || we != se) {
 			err = herd_fail(HERD_ERR_BAD_INPUT,
 					"params.input_data: an array fragment must have span_end - "
-					"span_start = %" PRId64 " items and its window equal to its span, "
+					"span_start = %" PRId64
+					" items and its window equal to its span, "
 					"got %zu items",
 					se - ss, f->n_items);
 			f->n_items = 0;

@@ -18,12 +18,14 @@ enum herd_err herd_json_parse(const char *buf, size_t len, json_t **out)
 	json_error_t e;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
 	if (!j)
-		return herd_fail(HERD_ERR_BAD_INPUT, "request: malformed JSON at line %d, column %d: %s",
-				 e.line, e.column, e.text);
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "request: malformed JSON at line %d, column %d: %s", e.line,
+				 e.column, e.text);
 	size_t depth = herd_json_depth(j);
 	if (depth > HERD_MAX_JSON_DEPTH) {
 		json_decref(j);
-		return herd_fail(HERD_ERR_LIMIT, "request: JSON nesting must be at most %d deep, got %zu",
+		return herd_fail(HERD_ERR_LIMIT,
+				 "request: JSON nesting must be at most %d deep, got %zu",
 				 HERD_MAX_JSON_DEPTH, depth);
 	}
 	*out = j;
@@ -46,8 +48,9 @@ size_t herd_json_depth(const json_t *j)
 		struct frame f = stack[--n];
 		if (f.depth > max)
 			max = f.depth;
-		size_t kids = json_is_array(f.v) ? json_array_size(f.v)
-			      : json_is_object(f.v) ? json_object_size(f.v) : 0;
+		size_t kids = json_is_array(f.v)    ? json_array_size(f.v)
+			      : json_is_object(f.v) ? json_object_size(f.v)
+						    : 0;
 		if (kids == 0)
 			continue;
 		if (n + kids > cap) {
@@ -61,8 +64,8 @@ size_t herd_json_depth(const json_t *j)
 		} else {
 			const char *key;
 			json_t *val;
-			json_object_foreach((json_t *)f.v, key, val)
-				stack[n++] = (struct frame){val, f.depth + 1};
+			json_object_foreach((json_t *)f.v, key, val) stack[n++] =
+			    (struct frame){val, f.depth + 1};
 		}
 	}
 	free(stack);

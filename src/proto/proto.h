@@ -57,15 +57,15 @@ enum herd_command_status {
 /* Every string and JSON value is owned by the command (freed by herd_command_free). */
 struct herd_command {
 	enum herd_command_kind kind;
-	char *request_id;          /* never NULL */
-	char *from;                /* node id of the sender; "" when not given */
-	char *to;                  /* node id of the receiver; "" when not given */
-	int64_t timestamp;         /* Unix seconds */
-	json_t *params;            /* always an object */
+	char *request_id;  /* never NULL */
+	char *from;	   /* node id of the sender; "" when not given */
+	char *to;	   /* node id of the receiver; "" when not given */
+	int64_t timestamp; /* Unix seconds */
+	json_t *params;	   /* always an object */
 	enum herd_command_status status;
-	json_t *result;            /* SUCCESS: the result (any JSON); else NULL */
-	char *error_code;          /* ERROR: herd_errcode() style code ("BAD_INPUT"); else NULL */
-	char *error_message;       /* ERROR: the message; else NULL */
+	json_t *result;	     /* SUCCESS: the result (any JSON); else NULL */
+	char *error_code;    /* ERROR: herd_errcode() style code ("BAD_INPUT"); else NULL */
+	char *error_message; /* ERROR: the message; else NULL */
 };
 
 /* "EXECUTE_TASK" … ; NULL for an unknown kind. */
@@ -93,16 +93,15 @@ enum herd_err herd_command_parse(const char *buf, size_t len, struct herd_comman
  * _success steals `result`; _error copies code (herd_errcode(err)) and message. */
 struct herd_command *herd_command_answer_success(const struct herd_command *request,
 						 const char *from, json_t *result);
-struct herd_command *herd_command_answer_error(const struct herd_command *request,
-					       const char *from, enum herd_err err,
-					       const char *message);
+struct herd_command *herd_command_answer_error(const struct herd_command *request, const char *from,
+					       enum herd_err err, const char *message);
 
 /* ---------------------------------------------------------------- splitting */
 
 /* One piece of a split input. For text all four are byte offsets into the input; for
  * arrays they count items and the window equals the span (items are independent). */
 struct herd_piece {
-	size_t span_start, span_end;     /* the fragment's own part: [start, end) */
+	size_t span_start, span_end;	 /* the fragment's own part: [start, end) */
 	size_t window_start, window_end; /* span plus up to `overlap` on each side */
 };
 
@@ -130,8 +129,8 @@ enum herd_input_kind { HERD_INPUT_TEXT, HERD_INPUT_ARRAY };
  * has everything. All memory owned by the fragment (its job, when part of one). */
 struct herd_fragment {
 	char *job_id;
-	char *fragment_id;          /* "<job_id>-frag-<index>" */
-	int index, total;           /* 0 <= index < total */
+	char *fragment_id; /* "<job_id>-frag-<index>" */
+	int index, total;  /* 0 <= index < total */
 	char *model_name;
 	enum herd_input_kind kind;
 	/* TEXT: the span's bytes and the context on each side (NUL-terminated copies) */
@@ -142,15 +141,15 @@ struct herd_fragment {
 	/* ARRAY: the fragment's items (UTF-8 strings, NUL-terminated; no embedded NUL) */
 	char **items;
 	size_t n_items;
-	struct herd_piece piece;    /* offsets in the job's input (bytes or items) */
+	struct herd_piece piece; /* offsets in the job's input (bytes or items) */
 	int64_t max_tokens;
 	double temperature, top_p;
-	json_t *params;             /* the request's params, less input_data (an object) */
+	json_t *params; /* the request's params, less input_data (an object) */
 };
 
 struct herd_job_opts {
-	const char *job_id;  /* NULL: derived from the request (request_id, timestamp) */
-	int num_fragments;   /* > 0 overrides params.num_fragments (as `herd split --fragments`) */
+	const char *job_id; /* NULL: derived from the request (request_id, timestamp) */
+	int num_fragments;  /* > 0 overrides params.num_fragments (as `herd split --fragments`) */
 };
 
 struct herd_job {
@@ -158,11 +157,11 @@ struct herd_job {
 	struct herd_command *request; /* the request envelope, params without input_data */
 	char *model_name;
 	enum herd_input_kind kind;
-	char *text;                   /* TEXT: the input (NUL-terminated copy), text_len bytes */
+	char *text; /* TEXT: the input (NUL-terminated copy), text_len bytes */
 	size_t text_len;
-	size_t n_items;               /* ARRAY: items in the input */
-	int num_fragments;            /* requested (after opts) */
-	size_t context_overlap;       /* bytes */
+	size_t n_items;		/* ARRAY: items in the input */
+	int num_fragments;	/* requested (after opts) */
+	size_t context_overlap; /* bytes */
 	int64_t max_tokens;
 	double temperature, top_p;
 	struct herd_fragment *fragments; /* n_fragments of them, index order */
@@ -202,10 +201,10 @@ struct herd_fragment_result {
 	char *job_id;
 	char *fragment_id;
 	int index;
-	json_t *output;              /* a string (text job) or an array of strings (array job) */
+	json_t *output; /* a string (text job) or an array of strings (array job) */
 	int64_t tokens_generated;
 	double processing_time_ms;
-	char *node_id;               /* who ran it; "" when not given */
+	char *node_id; /* who ran it; "" when not given */
 };
 
 /* A result for `f` with the ids filled in and output NULL: the worker sets the rest. */
@@ -218,12 +217,12 @@ enum herd_err herd_fragment_result_from_json(const json_t *j, struct herd_fragme
 /* The combined result of a job, fragments in index order. Owns its memory. */
 struct herd_job_result {
 	char *job_id;
-	json_t *output;              /* text: the outputs concatenated; array: one flat array */
+	json_t *output; /* text: the outputs concatenated; array: one flat array */
 	int64_t total_tokens;
 	double total_processing_time_ms; /* sum over fragments */
 	int fragments_processed;
-	json_t *fragment_results;    /* array of fragment result objects, index order */
-	double wall_time_ms;         /* aggregator creation to finish; the caller may overwrite */
+	json_t *fragment_results; /* array of fragment result objects, index order */
+	double wall_time_ms;	  /* aggregator creation to finish; the caller may overwrite */
 };
 
 /* Collects results arriving in any order. Copies what it needs from the job. */
@@ -233,7 +232,8 @@ void herd_aggregator_free(struct herd_aggregator *agg);
 
 /* Adds a copy of r. Refuses (BAD_INPUT, naming the index) another job's result, an index
  * out of range, a duplicate index, or an output of the wrong shape; the state is unchanged. */
-enum herd_err herd_aggregator_add(struct herd_aggregator *agg, const struct herd_fragment_result *r);
+enum herd_err herd_aggregator_add(struct herd_aggregator *agg,
+				  const struct herd_fragment_result *r);
 bool herd_aggregator_complete(const struct herd_aggregator *agg);
 int herd_aggregator_received(const struct herd_aggregator *agg);
 /* The lowest missing index, or -1 when complete. */

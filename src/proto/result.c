@@ -62,27 +62,32 @@ enum herd_err herd_fragment_result_from_json(const json_t *j, struct herd_fragme
 {
 	*out = NULL;
 	if (!json_is_object(j))
-		return herd_fail(HERD_ERR_BAD_INPUT, "result: must be an object (a fragment result)");
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "result: must be an object (a fragment result)");
 	json_t *job = json_object_get(j, "job_id"), *fid = json_object_get(j, "fragment_id"),
 	       *idx = json_object_get(j, "fragment_index"), *o = json_object_get(j, "output"),
 	       *tok = json_object_get(j, "tokens_generated"),
-	       *ms = json_object_get(j, "processing_time_ms"), *node = json_object_get(j, "node_id");
+	       *ms = json_object_get(j, "processing_time_ms"),
+	       *node = json_object_get(j, "node_id");
 	if (!json_is_string(job))
 		return herd_fail(HERD_ERR_BAD_INPUT, "result.job_id: required, a string");
 	if (!json_is_string(fid))
 		return herd_fail(HERD_ERR_BAD_INPUT, "result.fragment_id: required, a string");
 	if (!json_is_integer(idx) || json_integer_value(idx) < 0 ||
 	    json_integer_value(idx) >= HERD_MAX_FRAGMENTS)
-		return herd_fail(HERD_ERR_BAD_INPUT, "result.fragment_index: required, an integer 0..%d",
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "result.fragment_index: required, an integer 0..%d",
 				 HERD_MAX_FRAGMENTS - 1);
 	size_t bad;
 	if (!(json_is_string(o) || (json_is_array(o) && is_string_array(o, &bad))))
 		return herd_fail(HERD_ERR_BAD_INPUT,
 				 "result.output: required, a string or an array of strings");
 	if (!json_is_integer(tok) || json_integer_value(tok) < 0)
-		return herd_fail(HERD_ERR_BAD_INPUT, "result.tokens_generated: required, an integer >= 0");
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "result.tokens_generated: required, an integer >= 0");
 	if (!json_is_number(ms) || json_number_value(ms) < 0)
-		return herd_fail(HERD_ERR_BAD_INPUT, "result.processing_time_ms: required, a number >= 0");
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "result.processing_time_ms: required, a number >= 0");
 	if (node && !json_is_null(node) && !json_is_string(node))
 		return herd_fail(HERD_ERR_BAD_INPUT, "result.node_id: must be a string");
 	struct herd_fragment_result *r = herd_xcalloc(1, sizeof *r);
@@ -101,7 +106,7 @@ struct herd_aggregator {
 	char *job_id;
 	enum herd_input_kind kind;
 	int total;
-	size_t *n_items;                    /* ARRAY: items expected per fragment */
+	size_t *n_items;		   /* ARRAY: items expected per fragment */
 	struct herd_fragment_result **got; /* by index; NULL = not yet */
 	int received;
 	double started_ms;
@@ -140,25 +145,30 @@ enum herd_err herd_aggregator_add(struct herd_aggregator *a, const struct herd_f
 				 a->job_id, r->job_id ? r->job_id : "");
 	if (r->index < 0 || r->index >= a->total)
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "result.fragment_index: %d is out of range 0..%d for job %s", r->index,
-				 a->total - 1, a->job_id);
+				 "result.fragment_index: %d is out of range 0..%d for job %s",
+				 r->index, a->total - 1, a->job_id);
 	if (a->got[r->index])
-		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "result.fragment_index: %d is a duplicate (already received) for job %s",
-				 r->index, a->job_id);
+		return herd_fail(
+		    HERD_ERR_BAD_INPUT,
+		    "result.fragment_index: %d is a duplicate (already received) for job %s",
+		    r->index, a->job_id);
 	if (a->kind == HERD_INPUT_TEXT && !json_is_string(r->output))
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "result.output: fragment %d of a text job must be a string", r->index);
+				 "result.output: fragment %d of a text job must be a string",
+				 r->index);
 	size_t bad = 0;
 	if (a->kind == HERD_INPUT_ARRAY) {
 		if (!json_is_array(r->output) || !is_string_array(r->output, &bad))
 			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "result.output: fragment %d of an array job must be an array of strings",
+					 "result.output: fragment %d of an array job must be an "
+					 "array of strings",
 					 r->index);
 		if (json_array_size(r->output) != a->n_items[r->index])
 			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "result.output: fragment %d must have %zu items (one per input item), got %zu",
-					 r->index, a->n_items[r->index], json_array_size(r->output));
+					 "result.output: fragment %d must have %zu items (one per "
+					 "input item), got %zu",
+					 r->index, a->n_items[r->index],
+					 json_array_size(r->output));
 	}
 	struct herd_fragment_result *c = herd_xcalloc(1, sizeof *c);
 	c->job_id = herd_xstrdup(r->job_id);
@@ -212,7 +222,8 @@ enum herd_err herd_aggregator_finish(const struct herd_aggregator *a, struct her
 	for (int i = 0; i < a->total; i++) {
 		const struct herd_fragment_result *f = a->got[i];
 		if (text) {
-			memcpy(text + at, json_string_value(f->output), json_string_length(f->output));
+			memcpy(text + at, json_string_value(f->output),
+			       json_string_length(f->output));
 			at += json_string_length(f->output);
 		} else {
 			json_array_extend(items, f->output);
@@ -247,12 +258,11 @@ void herd_job_result_free(struct herd_job_result *r)
 json_t *herd_job_result_to_response(const struct herd_job_result *r,
 				    const struct herd_command *request, const char *from)
 {
-	json_t *res = json_pack("{s:O, s:I, s:f, s:i, s:s, s:O, s:f}", "output", r->output,
-				"total_tokens", (json_int_t)r->total_tokens,
-				"total_processing_time_ms", r->total_processing_time_ms,
-				"fragments_processed", r->fragments_processed, "job_id", r->job_id,
-				"fragment_results", r->fragment_results, "wall_time_ms",
-				r->wall_time_ms);
+	json_t *res = json_pack(
+	    "{s:O, s:I, s:f, s:i, s:s, s:O, s:f}", "output", r->output, "total_tokens",
+	    (json_int_t)r->total_tokens, "total_processing_time_ms", r->total_processing_time_ms,
+	    "fragments_processed", r->fragments_processed, "job_id", r->job_id, "fragment_results",
+	    r->fragment_results, "wall_time_ms", r->wall_time_ms);
 	HERD_ASSERT(res);
 	struct herd_command *ans = herd_command_answer_success(request, from, res);
 	json_t *j = herd_command_to_json(ans);

@@ -75,12 +75,14 @@ enum herd_err herd_split_text(const char *text, size_t len, int n, size_t overla
 	if (len == 0)
 		return herd_fail(HERD_ERR_BAD_INPUT, "params.input_data: must not be empty");
 	if (len > HERD_MAX_INPUT_BYTES)
-		return herd_fail(HERD_ERR_LIMIT, "params.input_data: must be at most %u bytes, got %zu",
+		return herd_fail(HERD_ERR_LIMIT,
+				 "params.input_data: must be at most %u bytes, got %zu",
 				 HERD_MAX_INPUT_BYTES, len);
 	size_t bad;
 	if (!herd_utf8_valid(text, len, &bad))
 		return herd_fail(HERD_ERR_BAD_INPUT,
-				 "params.input_data: must be valid UTF-8, bad byte at offset %zu", bad);
+				 "params.input_data: must be valid UTF-8, bad byte at offset %zu",
+				 bad);
 	const unsigned char *t = (const unsigned char *)text;
 
 	size_t chars = herd_utf8_count(text, len);
@@ -150,7 +152,8 @@ enum herd_err herd_split_array(size_t items, int n, struct herd_piece **out, int
 	if (items == 0)
 		return herd_fail(HERD_ERR_BAD_INPUT, "params.input_data: array must not be empty");
 	if (items > HERD_MAX_ARRAY_ITEMS)
-		return herd_fail(HERD_ERR_LIMIT, "params.input_data: must have at most %d items, got %zu",
+		return herd_fail(HERD_ERR_LIMIT,
+				 "params.input_data: must have at most %d items, got %zu",
 				 HERD_MAX_ARRAY_ITEMS, items);
 	size_t per = (items + (size_t)n - 1) / (size_t)n;
 	int m = (int)((items + per - 1) / per);

@@ -91,10 +91,11 @@ static json_int_t pint(const json_t *params, const char *key)
 static void job_creation_from_request(void **state)
 {
 	(void)state;
-	struct herd_job *job = job_from("{\"task_type\": \"llama_inference\", \"model_name\": "
-					"\"stories260K\", \"input_data\": \"Once upon a time.\", "
-					"\"max_tokens\": 50, \"temperature\": 0.5, \"num_fragments\": 2}",
-					"J1", 0);
+	struct herd_job *job =
+	    job_from("{\"task_type\": \"llama_inference\", \"model_name\": "
+		     "\"stories260K\", \"input_data\": \"Once upon a time.\", "
+		     "\"max_tokens\": 50, \"temperature\": 0.5, \"num_fragments\": 2}",
+		     "J1", 0);
 	assert_string_equal(job->job_id, "J1");
 	assert_string_equal(job->model_name, "stories260K");
 	assert_int_equal(job->kind, HERD_INPUT_TEXT);
@@ -170,9 +171,9 @@ static void array_fragment_splitting(void **state)
 {
 	(void)state;
 	struct herd_job *job =
-		job_from("{\"model_name\": \"m\", \"input_data\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\","
-			 "\"g\",\"h\",\"i\",\"j\"], \"num_fragments\": 4}",
-			 "J", 0);
+	    job_from("{\"model_name\": \"m\", \"input_data\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\","
+		     "\"g\",\"h\",\"i\",\"j\"], \"num_fragments\": 4}",
+		     "J", 0);
 	assert_int_equal(job->n_fragments, 4); /* ceil(10/4) = 3 per fragment: 3,3,3,1 */
 	static const size_t want[4][2] = {{0, 3}, {3, 6}, {6, 9}, {9, 10}};
 	for (int i = 0; i < 4; i++) {
@@ -196,11 +197,12 @@ static void array_fragment_splitting(void **state)
 static void fragment_to_command_conversion(void **state)
 {
 	(void)state;
-	struct herd_job *job = job_from("{\"task_type\": \"llama_inference\", \"model_name\": \"m\", "
-					"\"input_data\": \"alpha beta gamma delta\", \"max_tokens\": 9, "
-					"\"temperature\": 0, \"num_fragments\": 2, "
-					"\"context_overlap\": 3}",
-					"JOB", 0);
+	struct herd_job *job =
+	    job_from("{\"task_type\": \"llama_inference\", \"model_name\": \"m\", "
+		     "\"input_data\": \"alpha beta gamma delta\", \"max_tokens\": 9, "
+		     "\"temperature\": 0, \"num_fragments\": 2, "
+		     "\"context_overlap\": 3}",
+		     "JOB", 0);
 	struct herd_command *c = herd_fragment_to_command(&job->fragments[1], "coord", "peer-9");
 	json_t *j = herd_command_to_json(c);
 	assert_string_equal(json_string_value(json_object_get(j, "command")), "EXECUTE_TASK");
@@ -273,7 +275,8 @@ static void result_ordering_out_of_order(void **state)
 	struct herd_aggregator *agg = herd_aggregator_new(job);
 	static const int order[] = {2, 0, 3, 1};
 	for (int k = 0; k < 4; k++) {
-		struct herd_fragment_result *r = herd_fragment_result_new(&job->fragments[order[k]], "n");
+		struct herd_fragment_result *r =
+		    herd_fragment_result_new(&job->fragments[order[k]], "n");
 		char s[8];
 		snprintf(s, sizeof s, "<%d>", order[k]);
 		r->output = json_string(s);
@@ -285,7 +288,8 @@ static void result_ordering_out_of_order(void **state)
 	assert_int_equal(herd_aggregator_finish(agg, &res), HERD_OK);
 	assert_string_equal(json_string_value(res->output), "<0><1><2><3>");
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(pint(json_array_get(res->fragment_results, i), "fragment_index"), i);
+		assert_int_equal(pint(json_array_get(res->fragment_results, i), "fragment_index"),
+				 i);
 	herd_job_result_free(res);
 	herd_aggregator_free(agg);
 	herd_job_free(job);
@@ -397,11 +401,12 @@ static void assert_round_trip(const struct herd_fragment *f)
 static void fragment_processing(void **state)
 {
 	(void)state;
-	struct herd_job *job = job_from("{\"model_name\": \"m\", \"input_data\": \"Ünïcödé text, "
-					"with 🦙 llamas.\\n\\nAnd a second paragraph here.\", "
-					"\"num_fragments\": 5, \"context_overlap\": 7, \"seed\": 3, "
-					"\"extra\": {\"k\": [1, 2.5, null]}}",
-					"JP", 0);
+	struct herd_job *job =
+	    job_from("{\"model_name\": \"m\", \"input_data\": \"Ünïcödé text, "
+		     "with 🦙 llamas.\\n\\nAnd a second paragraph here.\", "
+		     "\"num_fragments\": 5, \"context_overlap\": 7, \"seed\": 3, "
+		     "\"extra\": {\"k\": [1, 2.5, null]}}",
+		     "JP", 0);
 	assert_int_equal(job->n_fragments, 5);
 	for (int i = 0; i < job->n_fragments; i++)
 		assert_round_trip(&job->fragments[i]);
@@ -418,11 +423,11 @@ static void complete_workflow(void **state)
 {
 	(void)state;
 	const char *body =
-		"{\"command\": \"EXECUTE_TASK\", \"request_id\": \"wf\", \"from\": \"cli\", "
-		"\"timestamp\": 1700000001.5, \"params\": {\"task_type\": \"llama_inference\", "
-		"\"model_name\": \"stories\", \"input_data\": \"The cat sat. The dog ran!\\n\\nThen "
-		"the bird sang a long song about the sea, and the fish listened.\", "
-		"\"max_tokens\": 16, \"temperature\": 0, \"top_p\": 1, \"num_fragments\": 4}}";
+	    "{\"command\": \"EXECUTE_TASK\", \"request_id\": \"wf\", \"from\": \"cli\", "
+	    "\"timestamp\": 1700000001.5, \"params\": {\"task_type\": \"llama_inference\", "
+	    "\"model_name\": \"stories\", \"input_data\": \"The cat sat. The dog ran!\\n\\nThen "
+	    "the bird sang a long song about the sea, and the fish listened.\", "
+	    "\"max_tokens\": 16, \"temperature\": 0, \"top_p\": 1, \"num_fragments\": 4}}";
 	struct herd_command *req;
 	assert_int_equal(herd_command_parse(body, strlen(body), &req), HERD_OK);
 	struct herd_job *job;
@@ -433,7 +438,7 @@ static void complete_workflow(void **state)
 	for (int k = 0; k < 4; k++) {
 		/* coordinator → wire → worker */
 		struct herd_command *c =
-			herd_fragment_to_command(&job->fragments[order[k]], "coord", "w");
+		    herd_fragment_to_command(&job->fragments[order[k]], "coord", "w");
 		json_t *cj = herd_command_to_json(c);
 		char *wire = json_dumps(cj, JSON_COMPACT);
 		struct herd_command *wc;
@@ -443,7 +448,7 @@ static void complete_workflow(void **state)
 		/* worker → answer on the wire → coordinator */
 		struct herd_fragment_result *r = echo(f);
 		struct herd_command *ans =
-			herd_command_answer_success(wc, "w", herd_fragment_result_to_json(r));
+		    herd_command_answer_success(wc, "w", herd_fragment_result_to_json(r));
 		json_t *aj = herd_command_to_json(ans);
 		char *awire = json_dumps(aj, JSON_COMPACT);
 		struct herd_command *back;
@@ -486,8 +491,8 @@ static void edge_cases(void **state)
 {
 	(void)state;
 	/* one fragment: the whole input, the window is the input */
-	struct herd_job *job = job_from("{\"model_name\": \"m\", \"input_data\": \"just one\"}",
-					"E", 1);
+	struct herd_job *job =
+	    job_from("{\"model_name\": \"m\", \"input_data\": \"just one\"}", "E", 1);
 	assert_int_equal(job->n_fragments, 1);
 	assert_int_equal(job->fragments[0].text_len, 8);
 	assert_int_equal(job->fragments[0].piece.window_start, 0);
@@ -495,8 +500,9 @@ static void edge_cases(void **state)
 	assert_int_equal(job->fragments[0].context_before_len, 0);
 	herd_job_free(job);
 	/* more fragments than characters: one per character, none empty */
-	job = job_from("{\"model_name\": \"m\", \"input_data\": \"h\u00e9llo\", \"num_fragments\": 64}",
-		       "E", 0);
+	job = job_from(
+	    "{\"model_name\": \"m\", \"input_data\": \"h\u00e9llo\", \"num_fragments\": 64}", "E",
+	    0);
 	assert_int_equal(job->n_fragments, 5);
 	assert_int_equal(job->fragments[1].text_len, 2); /* é */
 	assert_memory_equal(job->fragments[1].text, "\xc3\xa9", 2);
@@ -559,11 +565,11 @@ static void parameter_preservation(void **state)
 {
 	(void)state;
 	const char *params =
-		"{\"task_type\": \"llama_inference\", \"model_name\": \"m\", \"input_data\": \"a b "
-		"c d e f g h\", \"max_tokens\": 7, \"temperature\": 0.7, \"top_p\": 0.9, "
-		"\"num_fragments\": 3, \"prompt_template\": \"Summarize: {input}\", "
-		"\"context_overlap\": 2, \"seed\": 42, \"stream\": true, \"stop\": [\"\\n\"], "
-		"\"custom\": {\"nested\": [1, {\"deep\": \"x\"}], \"big\": 12345678901234}}";
+	    "{\"task_type\": \"llama_inference\", \"model_name\": \"m\", \"input_data\": \"a b "
+	    "c d e f g h\", \"max_tokens\": 7, \"temperature\": 0.7, \"top_p\": 0.9, "
+	    "\"num_fragments\": 3, \"prompt_template\": \"Summarize: {input}\", "
+	    "\"context_overlap\": 2, \"seed\": 42, \"stream\": true, \"stop\": [\"\\n\"], "
+	    "\"custom\": {\"nested\": [1, {\"deep\": \"x\"}], \"big\": 12345678901234}}";
 	struct herd_command *req = request(params);
 	struct herd_job *job;
 	assert_int_equal(herd_job_from_request(req, NULL, &job), HERD_OK);
@@ -600,18 +606,37 @@ static uint32_t next(void)
 /* Appends one generated character of the given style. */
 static size_t gen_char(char *s, int style)
 {
-	static const char *const multi[] = {"\xc3\xa9", "\xd0\x96", "\xe6\x97\xa5", "\xe2\x82\xac",
-					    "\xf0\x9f\xa6\x99", "\xf0\x90\x8d\x88", " ", ".", "\n"};
+	static const char *const multi[] = {"\xc3\xa9",
+					    "\xd0\x96",
+					    "\xe6\x97\xa5",
+					    "\xe2\x82\xac",
+					    "\xf0\x9f\xa6\x99",
+					    "\xf0\x90\x8d\x88",
+					    " ",
+					    ".",
+					    "\n"};
 	static const char ascii[] = "abcdefghij  .,!?\n";
 	static const char ws[] = " \t\n\r";
 	const char *c;
 	char one[2] = {0};
 	switch (style) {
-	case 0: one[0] = ascii[next() % (sizeof ascii - 1)]; c = one; break;
-	case 1: c = multi[next() % 9]; break;
-	case 2: c = multi[next() % 6]; break;             /* no spaces */
-	case 3: one[0] = ws[next() % 4]; c = one; break;  /* only whitespace */
-	default: c = multi[next() % 6]; break;
+	case 0:
+		one[0] = ascii[next() % (sizeof ascii - 1)];
+		c = one;
+		break;
+	case 1:
+		c = multi[next() % 9];
+		break;
+	case 2:
+		c = multi[next() % 6];
+		break; /* no spaces */
+	case 3:
+		one[0] = ws[next() % 4];
+		c = one;
+		break; /* only whitespace */
+	default:
+		c = multi[next() % 6];
+		break;
 	}
 	size_t n = strlen(c);
 	memcpy(s, c, n);
@@ -635,7 +660,8 @@ static void split_properties(void **state)
 				size_t overlap = next() % 24;
 				struct herd_piece *p;
 				int m;
-				assert_int_equal(herd_split_text(buf, len, n, overlap, &p, &m), HERD_OK);
+				assert_int_equal(herd_split_text(buf, len, n, overlap, &p, &m),
+						 HERD_OK);
 				assert_int_equal(m, (size_t)n < chars ? (size_t)n : chars);
 				size_t at = 0;
 				for (int i = 0; i < m; i++) {
@@ -649,9 +675,9 @@ static void split_properties(void **state)
 					assert_true(p[i].window_end <= len);
 					assert_true(p[i].span_start - p[i].window_start <= overlap);
 					assert_true(p[i].window_end - p[i].span_end <= overlap);
-					assert_true(herd_utf8_valid(buf + p[i].window_start,
-								    p[i].window_end - p[i].window_start,
-								    NULL));
+					assert_true(herd_utf8_valid(
+					    buf + p[i].window_start,
+					    p[i].window_end - p[i].window_start, NULL));
 					at = p[i].span_end;
 				}
 				assert_int_equal(at, len); /* spans tile the input */
@@ -691,7 +717,8 @@ static void array_split_properties(void **state)
 static void bad_missing_model_name(void **state)
 {
 	(void)state;
-	refused_params("{\"input_data\": \"x\"}", HERD_ERR_BAD_INPUT, "params.model_name: required");
+	refused_params("{\"input_data\": \"x\"}", HERD_ERR_BAD_INPUT,
+		       "params.model_name: required");
 	refused_params("{\"model_name\": 3, \"input_data\": \"x\"}", HERD_ERR_BAD_INPUT,
 		       "params.model_name: must be a string, got an integer");
 	refused_params("{\"model_name\": \"\", \"input_data\": \"x\"}", HERD_ERR_BAD_INPUT,
@@ -701,11 +728,13 @@ static void bad_missing_model_name(void **state)
 static void bad_input_data_type(void **state)
 {
 	(void)state;
-	refused_params("{\"model_name\": \"m\", \"input_data\": 42}", HERD_ERR_BAD_INPUT,
-		       "params.input_data: must be a string or an array of strings, got an integer");
+	refused_params(
+	    "{\"model_name\": \"m\", \"input_data\": 42}", HERD_ERR_BAD_INPUT,
+	    "params.input_data: must be a string or an array of strings, got an integer");
 	refused_params("{\"model_name\": \"m\", \"input_data\": {\"a\": 1}}", HERD_ERR_BAD_INPUT,
 		       "params.input_data: must be a string or an array of strings, got an object");
-	refused_params("{\"model_name\": \"m\"}", HERD_ERR_BAD_INPUT, "params.input_data: required");
+	refused_params("{\"model_name\": \"m\"}", HERD_ERR_BAD_INPUT,
+		       "params.input_data: required");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"\"}", HERD_ERR_BAD_INPUT,
 		       "params.input_data: must not be empty");
 }
@@ -720,7 +749,8 @@ static void bad_num_fragments(void **state)
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 4097}",
 		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..4096, got 4097");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 2.5}",
-		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be an integer 1..4096, got a real");
+		       HERD_ERR_BAD_INPUT,
+		       "params.num_fragments: must be an integer 1..4096, got a real");
 }
 
 static void bad_max_tokens_and_temperature(void **state)
@@ -731,7 +761,8 @@ static void bad_max_tokens_and_temperature(void **state)
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"temperature\": -0.5}",
 		       HERD_ERR_BAD_INPUT, "params.temperature: must be 0..100, got -0.5");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"temperature\": \"hot\"}",
-		       HERD_ERR_BAD_INPUT, "params.temperature: must be a number 0..100, got a string");
+		       HERD_ERR_BAD_INPUT,
+		       "params.temperature: must be a number 0..100, got a string");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"top_p\": 1.5}",
 		       HERD_ERR_BAD_INPUT, "params.top_p: must be 0..1, got 1.5");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"stream\": 1}",
@@ -771,14 +802,16 @@ static void bad_deep_nesting(void **state)
 	free(s);
 	/* 100 deep inside params: valid JSON, over herd's own limit */
 	char body[1024];
-	int n = sprintf(body, "{\"command\": \"PING\", \"request_id\": \"r\", \"params\": {\"x\": ");
+	int n =
+	    sprintf(body, "{\"command\": \"PING\", \"request_id\": \"r\", \"params\": {\"x\": ");
 	for (int i = 0; i < 98; i++)
 		body[n++] = '[';
 	for (int i = 0; i < 98; i++)
 		body[n++] = ']';
 	n += sprintf(body + n, "}}");
 	assert_int_equal(herd_command_parse(body, (size_t)n, &c), HERD_ERR_LIMIT);
-	assert_string_equal(herd_last_error(), "request: JSON nesting must be at most 64 deep, got 100");
+	assert_string_equal(herd_last_error(),
+			    "request: JSON nesting must be at most 64 deep, got 100");
 	/* depth is measured iteratively, exactly */
 	json_t *j = json_loads("[[[{\"a\": [1]}]], 2]", 0, NULL);
 	assert_int_equal(herd_json_depth(j), 6);
@@ -788,9 +821,10 @@ static void bad_deep_nesting(void **state)
 static void bad_utf8(void **state)
 {
 	(void)state;
-	refused("{\"command\": \"EXECUTE_TASK\", \"request_id\": \"r\", \"params\": {\"model_name\": "
-		"\"m\", \"input_data\": \"ab\xff\"}}",
-		HERD_ERR_BAD_INPUT, "malformed JSON at line 1");
+	refused(
+	    "{\"command\": \"EXECUTE_TASK\", \"request_id\": \"r\", \"params\": {\"model_name\": "
+	    "\"m\", \"input_data\": \"ab\xff\"}}",
+	    HERD_ERR_BAD_INPUT, "malformed JSON at line 1");
 	struct herd_piece *p;
 	int n;
 	assert_int_equal(herd_split_text("ab\xc3(", 4, 2, 0, &p, &n), HERD_ERR_BAD_INPUT);
@@ -817,7 +851,8 @@ static void bad_input_too_large(void **state)
 	free(big);
 	struct herd_job *job;
 	assert_int_equal(herd_job_from_request(c, NULL, &job), HERD_ERR_LIMIT);
-	assert_non_null(strstr(herd_last_error(), "params.input_data: must be at most 67108864 bytes, got 67108865"));
+	assert_non_null(strstr(herd_last_error(),
+			       "params.input_data: must be at most 67108864 bytes, got 67108865"));
 	herd_command_free(c);
 }
 
@@ -828,8 +863,8 @@ static void bad_arrays(void **state)
 		       "params.input_data: array must not be empty");
 	refused_params("{\"model_name\": \"m\", \"input_data\": [\"a\", 2]}", HERD_ERR_BAD_INPUT,
 		       "params.input_data[1]: must be a string, got an integer");
-	refused_params("{\"model_name\": \"m\", \"input_data\": [\"a\", [\"b\"]]}", HERD_ERR_BAD_INPUT,
-		       "params.input_data[1]: must be a string, got an array");
+	refused_params("{\"model_name\": \"m\", \"input_data\": [\"a\", [\"b\"]]}",
+		       HERD_ERR_BAD_INPUT, "params.input_data[1]: must be a string, got an array");
 }
 
 static void bad_fragment_commands(void **state)
@@ -841,19 +876,20 @@ static void bad_fragment_commands(void **state)
 	static const struct {
 		const char *key, *json, *want;
 	} cases[] = {
-		{"fragment_id", "\"JB-frag-7\"", "params.fragment_id: must be \"JB-frag-1\""},
-		{"fragment_index", "2", "params.fragment_index: must be 0..1, got 2"},
-		{"total_fragments", "0", "params.total_fragments: must be 1..4096, got 0"},
-		{"context_before", "\"xx\"", "params.context_before/context_after: must be 3 and 0"},
-		{"input_data", "\"four\"", "params.input_data: must be span_end - span_start"},
-		{"context_window_start", "99", "params.context_window_start: must be 0..8, got 99"},
-		{"task_type", "\"llama_inference\"", "params.task_type: must be \"llama_fragment\""},
-		{"job_id", "\"a/b\"", "params.job_id: must be of A-Z"},
-		{"max_tokens", "-4", "params.max_tokens: must be 1..32768, got -4"},
+	    {"fragment_id", "\"JB-frag-7\"", "params.fragment_id: must be \"JB-frag-1\""},
+	    {"fragment_index", "2", "params.fragment_index: must be 0..1, got 2"},
+	    {"total_fragments", "0", "params.total_fragments: must be 1..4096, got 0"},
+	    {"context_before", "\"xx\"", "params.context_before/context_after: must be 3 and 0"},
+	    {"input_data", "\"four\"", "params.input_data: must be span_end - span_start"},
+	    {"context_window_start", "99", "params.context_window_start: must be 0..8, got 99"},
+	    {"task_type", "\"llama_inference\"", "params.task_type: must be \"llama_fragment\""},
+	    {"job_id", "\"a/b\"", "params.job_id: must be of A-Z"},
+	    {"max_tokens", "-4", "params.max_tokens: must be 1..32768, got -4"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct herd_command *c = herd_fragment_to_command(&job->fragments[1], "a", "b");
-		json_object_set_new(c->params, cases[i].key, json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
+		json_object_set_new(c->params, cases[i].key,
+				    json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
 		struct herd_fragment *f = (struct herd_fragment *)1;
 		assert_int_equal(herd_fragment_from_command(c, &f), HERD_ERR_BAD_INPUT);
 		assert_null(f);
@@ -875,8 +911,9 @@ static void bad_results(void **state)
 	struct herd_fragment_result *r = echo(&job->fragments[1]);
 	assert_int_equal(herd_aggregator_add(agg, r), HERD_OK);
 	assert_int_equal(herd_aggregator_add(agg, r), HERD_ERR_BAD_INPUT);
-	assert_string_equal(herd_last_error(),
-			    "result.fragment_index: 1 is a duplicate (already received) for job JR");
+	assert_string_equal(
+	    herd_last_error(),
+	    "result.fragment_index: 1 is a duplicate (already received) for job JR");
 	r->index = 3;
 	assert_int_equal(herd_aggregator_add(agg, r), HERD_ERR_BAD_INPUT);
 	assert_string_equal(herd_last_error(),
@@ -898,16 +935,18 @@ static void bad_results(void **state)
 
 	/* result JSON from a peer */
 	static const char *const bad[][2] = {
-		{"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": -1, \"output\": \"\", "
-		 "\"tokens_generated\": 0, \"processing_time_ms\": 1}",
-		 "result.fragment_index"},
-		{"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": 0, \"output\": 5, "
-		 "\"tokens_generated\": 0, \"processing_time_ms\": 1}",
-		 "result.output"},
-		{"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": 0, \"output\": \"\", "
-		 "\"tokens_generated\": -2, \"processing_time_ms\": 1}",
-		 "result.tokens_generated"},
-		{"{\"fragment_id\": \"f\"}", "result.job_id"},
+	    {"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": -1, \"output\": "
+	     "\"\", "
+	     "\"tokens_generated\": 0, \"processing_time_ms\": 1}",
+	     "result.fragment_index"},
+	    {"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": 0, \"output\": 5, "
+	     "\"tokens_generated\": 0, \"processing_time_ms\": 1}",
+	     "result.output"},
+	    {"{\"job_id\": \"JR\", \"fragment_id\": \"f\", \"fragment_index\": 0, \"output\": "
+	     "\"\", "
+	     "\"tokens_generated\": -2, \"processing_time_ms\": 1}",
+	     "result.tokens_generated"},
+	    {"{\"fragment_id\": \"f\"}", "result.job_id"},
 	};
 	for (size_t i = 0; i < 4; i++) {
 		json_t *j = json_loads(bad[i][0], 0, NULL);
@@ -934,7 +973,8 @@ static void command_envelope(void **state)
 	struct herd_command *d = herd_command_new(HERD_COMMAND_PING, NULL, NULL, NULL);
 	assert_string_not_equal(c->request_id, d->request_id);
 	herd_command_free(d);
-	struct herd_command *e = herd_command_answer_error(c, "n2", HERD_ERR_NOT_FOUND, "no such job");
+	struct herd_command *e =
+	    herd_command_answer_error(c, "n2", HERD_ERR_NOT_FOUND, "no such job");
 	json_t *ej = herd_command_to_json(e);
 	assert_string_equal(pstr(ej, "status"), "error");
 	assert_string_equal(pstr(ej, "to"), "n1");
@@ -962,30 +1002,30 @@ static void command_envelope(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(job_creation_from_request),
-	cmocka_unit_test(text_fragment_splitting),
-	cmocka_unit_test(array_fragment_splitting),
-	cmocka_unit_test(fragment_to_command_conversion),
-	cmocka_unit_test(fragment_result_aggregation),
-	cmocka_unit_test(result_ordering_out_of_order),
-	cmocka_unit_test(job_result_to_response_conversion),
-	cmocka_unit_test(fragment_processing),
-	cmocka_unit_test(complete_workflow),
-	cmocka_unit_test(edge_cases),
-	cmocka_unit_test(context_window_handling),
-	cmocka_unit_test(parameter_preservation),
-	cmocka_unit_test(split_properties),
-	cmocka_unit_test(array_split_properties),
-	cmocka_unit_test(bad_missing_model_name),
-	cmocka_unit_test(bad_input_data_type),
-	cmocka_unit_test(bad_num_fragments),
-	cmocka_unit_test(bad_max_tokens_and_temperature),
-	cmocka_unit_test(bad_malformed_json),
-	cmocka_unit_test(bad_deep_nesting),
-	cmocka_unit_test(bad_utf8),
-	cmocka_unit_test(bad_input_too_large),
-	cmocka_unit_test(bad_arrays),
-	cmocka_unit_test(bad_fragment_commands),
-	cmocka_unit_test(bad_results),
-	cmocka_unit_test(command_envelope),
+    cmocka_unit_test(job_creation_from_request),
+    cmocka_unit_test(text_fragment_splitting),
+    cmocka_unit_test(array_fragment_splitting),
+    cmocka_unit_test(fragment_to_command_conversion),
+    cmocka_unit_test(fragment_result_aggregation),
+    cmocka_unit_test(result_ordering_out_of_order),
+    cmocka_unit_test(job_result_to_response_conversion),
+    cmocka_unit_test(fragment_processing),
+    cmocka_unit_test(complete_workflow),
+    cmocka_unit_test(edge_cases),
+    cmocka_unit_test(context_window_handling),
+    cmocka_unit_test(parameter_preservation),
+    cmocka_unit_test(split_properties),
+    cmocka_unit_test(array_split_properties),
+    cmocka_unit_test(bad_missing_model_name),
+    cmocka_unit_test(bad_input_data_type),
+    cmocka_unit_test(bad_num_fragments),
+    cmocka_unit_test(bad_max_tokens_and_temperature),
+    cmocka_unit_test(bad_malformed_json),
+    cmocka_unit_test(bad_deep_nesting),
+    cmocka_unit_test(bad_utf8),
+    cmocka_unit_test(bad_input_too_large),
+    cmocka_unit_test(bad_arrays),
+    cmocka_unit_test(bad_fragment_commands),
+    cmocka_unit_test(bad_results),
+    cmocka_unit_test(command_envelope),
 }))
