@@ -11,6 +11,7 @@
 #define HERD_MAX_REQUEST_BYTES (80u << 20)    /* HTTP body: the input limit plus JSON overhead */
 #define HERD_MAX_TOKENS 32768                 /* max_tokens per fragment */
 #define HERD_MAX_CONTEXT_OVERLAP (1u << 20)   /* bytes of context on each side of a fragment */
+#define HERD_MAX_PROMPT_TEMPLATE_BYTES (64u << 10) /* a template is a few lines, copied to every fragment */
 
 /* ---- engine: model files ---- */
 #define HERD_GGUF_MAX_STRING (1u << 24)       /* 16 MiB: the largest real value is a chat template or merges entry */
