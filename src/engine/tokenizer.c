@@ -12,6 +12,7 @@
  * and skipped. That keeps a 1 MB text well under a second.
  *
  * Everything read from the file is validated at load time: the tokenizer never trusts it later. */
+#define _GNU_SOURCE /* memmem */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +70,8 @@ struct herd_vocab {
 	int32_t byte_token[256]; /* SPM: id of "<0xNN>" (or of the byte itself), -1 if none */
 	int32_t bos, eos, unk;
 	bool add_bos, add_space_prefix, ignore_merges;
+	int32_t n_user;   /* user-defined tokens: always matched in the text, longest first */
+	int32_t *user_ids;
 	char *pieces; /* what each token prints as, back to back (NUL-terminated each) */
 };
 
@@ -368,7 +371,8 @@ static void spm_try_pair(const struct herd_vocab *v, const char *buf, const stru
 	heap_push(h, (struct bigram){v->tokens[id].score, l, r, size});
 }
 
-static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, size_t len, struct ids *out)
+static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, size_t len, bool prefix,
+				  struct ids *out)
 {
 	if (len == 0)
 		return HERD_OK; /* llama.cpp adds no space prefix to an empty text */
@@ -376,7 +380,7 @@ static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, 
 	size_t cap = 3 * (len + 1);
 	char *buf = herd_xmalloc(cap);
 	size_t bl = 0;
-	if (v->add_space_prefix) {
+	if (prefix) {
 		memcpy(buf, "\xe2\x96\x81", 3);
 		bl = 3;
 	}
@@ -709,6 +713,64 @@ static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, 
 	return HERD_OK;
 }
 
+/* ---------------------------------------------------------------- user-defined tokens */
+
+/* A run of text to tokenize (id -1) or one user-defined token found in it. */
+struct frag {
+	size_t off, len;
+	int32_t id;
+};
+
+/* Cuts the text at every occurrence of a user-defined token. Like llama.cpp (which does this
+ * even when special tokens are not parsed), the longest token is cut out everywhere first, then
+ * the next longest from what is left, and so on. Returns the number of fragments. */
+static size_t partition(const struct herd_vocab *v, const char *text, size_t len, struct frag **out)
+{
+	size_t n = len > 0, cap = 8;
+	struct frag *f = herd_xmalloc(cap * sizeof *f);
+	f[0] = (struct frag){0, len, -1};
+	bool present[256] = {false};
+	if (v->n_user > 0)
+		for (size_t i = 0; i < len; i++)
+			present[(unsigned char)text[i]] = true;
+	for (int32_t u = 0; u < v->n_user && n > 0; u++) {
+		const struct token *t = &v->tokens[v->user_ids[u]];
+		if (t->len == 0 || t->len > len || !present[(unsigned char)t->text[0]])
+			continue;
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++)
+			found = f[i].id < 0 && memmem(text + f[i].off, f[i].len, t->text, t->len) != NULL;
+		if (!found)
+			continue;
+		size_t m = 0, mcap = 2 * n + 8;
+		struct frag *g = herd_xmalloc(mcap * sizeof *g);
+		for (size_t i = 0; i < n; i++) {
+			size_t off = f[i].off, end = f[i].off + f[i].len;
+			const char *hit;
+			while (f[i].id < 0 && off < end && (hit = memmem(text + off, end - off, t->text, t->len))) {
+				size_t at = (size_t)(hit - text);
+				if (m + 2 >= mcap)
+					g = herd_xrealloc(g, (mcap *= 2) * sizeof *g);
+				if (at > off)
+					g[m++] = (struct frag){off, at - off, -1};
+				g[m++] = (struct frag){at, t->len, v->user_ids[u]};
+				off = at + t->len;
+			}
+			if (m + 1 >= mcap)
+				g = herd_xrealloc(g, (mcap *= 2) * sizeof *g);
+			if (f[i].id >= 0)
+				g[m++] = f[i];
+			else if (off < end)
+				g[m++] = (struct frag){off, end - off, -1};
+		}
+		free(f);
+		f = g;
+		n = m;
+	}
+	*out = f;
+	return n;
+}
+
 /* ---------------------------------------------------------------- public: tokenize */
 
 enum herd_err herd_tokenize(const struct herd_vocab *v, const char *text, size_t len, bool add_bos,
@@ -724,8 +786,24 @@ enum herd_err herd_tokenize(const struct herd_vocab *v, const char *text, size_t
 	struct ids out = {0};
 	if (add_bos && v->bos >= 0)
 		ids_push(&out, v->bos);
-	enum herd_err err =
-		v->kind == VOCAB_SPM ? spm_tokenize(v, text, len, &out) : bpe_tokenize(v, text, len, &out);
+	struct frag *frags;
+	size_t nfrags = partition(v, text, len, &frags);
+	enum herd_err err = HERD_OK;
+	/* SentencePiece: the space prefix goes in front of the text and after every user-defined
+	 * token, as llama.cpp does it */
+	bool prev_token = true;
+	for (size_t i = 0; i < nfrags && err == HERD_OK; i++) {
+		if (frags[i].id >= 0) {
+			ids_push(&out, frags[i].id);
+			prev_token = true;
+			continue;
+		}
+		const char *t = text + frags[i].off;
+		err = v->kind == VOCAB_SPM ? spm_tokenize(v, t, frags[i].len, v->add_space_prefix && prev_token, &out)
+					   : bpe_tokenize(v, t, frags[i].len, &out);
+		prev_token = false;
+	}
+	free(frags);
 	if (err != HERD_OK) {
 		free(out.a);
 		return err;
@@ -818,6 +896,7 @@ void herd_vocab_free(struct herd_vocab *v)
 	free(v->merges);
 	free(v->merge_slots);
 	free(v->pieces);
+	free(v->user_ids);
 	free(v);
 }
 
@@ -943,6 +1022,17 @@ static void make_piece(struct herd_vocab *v, int32_t id, char **pieces, size_t *
 	t->piece_off = (uint32_t)*used;
 	t->piece_len = (uint32_t)n;
 	*used += n + 1;
+}
+
+static _Thread_local const struct herd_vocab *sort_vocab; /* qsort has no user pointer */
+
+static int longer_first(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	uint32_t lx = sort_vocab->tokens[x].len, ly = sort_vocab->tokens[y].len;
+	if (lx != ly)
+		return lx > ly ? -1 : 1;
+	return x < y ? -1 : x > y;
 }
 
 enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out)
@@ -1125,6 +1215,16 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 	/* llama.cpp reads the prefix flag for SentencePiece vocabularies only */
 	if (v->kind == VOCAB_BPE)
 		v->add_space_prefix = false;
+
+	for (int32_t i = 0; i < v->n_tokens; i++)
+		if (v->tokens[i].type == TOK_USER_DEFINED && v->tokens[i].len > 0)
+			v->n_user++;
+	v->user_ids = herd_xmalloc((size_t)(v->n_user ? v->n_user : 1) * sizeof *v->user_ids);
+	for (int32_t i = 0, k = 0; i < v->n_tokens; i++)
+		if (v->tokens[i].type == TOK_USER_DEFINED && v->tokens[i].len > 0)
+			v->user_ids[k++] = i;
+	sort_vocab = v;
+	qsort(v->user_ids, (size_t)v->n_user, sizeof *v->user_ids, longer_first);
 
 	char *pieces = NULL;
 	size_t used = 0, cap = 0;

@@ -292,6 +292,26 @@ static void vocab_gpt_2(void **state)
 	all_cases_pass("gpt-2");
 }
 
+/* user-defined tokens (runs of spaces) are cut out of the text before the BPE */
+static void vocab_mpt(void **state)
+{
+	(void)state;
+	all_cases_pass("mpt");
+}
+
+/* the digit-splitting pre-tokenizer */
+static void vocab_starcoder(void **state)
+{
+	(void)state;
+	all_cases_pass("starcoder");
+}
+
+static void vocab_refact(void **state)
+{
+	(void)state;
+	all_cases_pass("refact");
+}
+
 /* ---- corrupt tokenizer metadata, written by the test ---- */
 
 /* A GGUF holding a small valid SentencePiece vocab plus whatever `extra` adds or replaces. */
@@ -549,6 +569,9 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(vocab_llama_spm),
 	cmocka_unit_test(vocab_phi_3),
 	cmocka_unit_test(vocab_gpt_2),
+	cmocka_unit_test(vocab_mpt),
+	cmocka_unit_test(vocab_starcoder),
+	cmocka_unit_test(vocab_refact),
 	cmocka_unit_test(corrupt_metadata),
 	cmocka_unit_test(missing_model_key),
 	cmocka_unit_test(one_megabyte),
