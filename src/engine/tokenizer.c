@@ -41,6 +41,8 @@ enum pre_kind {
 	PRE_GPT2,      /* the classic GPT-2 regex */
 	PRE_DIGITS,    /* every digit alone, then GPT-2 (starcoder, refact, …) */
 	PRE_LLAMA3,    /* Llama 3 */
+	PRE_FALCON,    /* punctuation runs, GPT-2, then ASCII digit triples */
+	PRE_DEEPSEEK_CODER,
 };
 
 struct token {
@@ -530,6 +532,110 @@ static void pre_digits(const uint32_t *cps, size_t a, size_t b, struct words *w)
 	pre_gpt2(cps, start, b, w);
 }
 
+/* One regex of a llama.cpp pre-tokenizer list: the length of its match at pos (0: none). */
+typedef size_t match_fn(const uint32_t *cps, size_t pos, size_t end);
+
+/* Applies a regex to every word as std::regex_iterator does in llama.cpp: each match becomes a
+ * word, and so does each stretch of text between matches. */
+static void split_stage(const uint32_t *cps, struct words *w, match_fn *match)
+{
+	struct words out = {0};
+	size_t a = 0;
+	for (size_t k = 0; k < w->n; a += w->len[k], k++) {
+		size_t b = a + w->len[k], gap = a;
+		for (size_t p = a; p < b;) {
+			size_t m = match(cps, p, b);
+			if (m == 0) {
+				p++;
+				continue;
+			}
+			words_push(&out, p - gap);
+			words_push(&out, m);
+			p += m;
+			gap = p;
+		}
+		words_push(&out, b - gap);
+	}
+	free(w->len);
+	*w = out;
+}
+
+/* GPT-2's regex as a stage (within each word) */
+static void gpt2_stage(const uint32_t *cps, struct words *w)
+{
+	struct words out = {0};
+	size_t a = 0;
+	for (size_t k = 0; k < w->n; a += w->len[k], k++)
+		pre_gpt2(cps, a, a + w->len[k], &out);
+	free(w->len);
+	*w = out;
+}
+
+static size_t run_of(const uint32_t *cps, size_t pos, size_t end, unsigned flag)
+{
+	size_t q = pos;
+	while (q < end && (ucp_flags(cps[q]) & flag))
+		q++;
+	return q - pos;
+}
+
+/* [\p{P}\$\+<=>\^~\|`]+ */
+static size_t m_falcon_punct(const uint32_t *cps, size_t pos, size_t end)
+{
+	size_t q = pos;
+	while (q < end && ((ucp_flags(cps[q]) & HERD_UCP_PUNCT) || (cps[q] < 128 && strchr("$+<=>^~|`", (int)cps[q]))))
+		q++;
+	return q - pos;
+}
+
+/* [0-9][0-9][0-9] */
+static size_t m_digits3(const uint32_t *cps, size_t pos, size_t end)
+{
+	for (size_t k = 0; k < 3; k++)
+		if (pos + k >= end || cps[pos + k] < '0' || cps[pos + k] > '9')
+			return 0;
+	return 3;
+}
+
+/* [\r\n] */
+static size_t m_newline(const uint32_t *cps, size_t pos, size_t end)
+{
+	return cps[pos] == '\r' || cps[pos] == '\n';
+}
+
+/* \s?X+ for a class X */
+static size_t space_then_run(const uint32_t *cps, size_t pos, size_t end, unsigned flag)
+{
+	if ((ucp_flags(cps[pos]) & HERD_UCP_SPACE) && pos + 1 < end && (ucp_flags(cps[pos + 1]) & flag))
+		return 1 + run_of(cps, pos + 1, end, flag);
+	return run_of(cps, pos, end, flag);
+}
+
+static size_t m_space_letters(const uint32_t *cps, size_t pos, size_t end)
+{
+	return space_then_run(cps, pos, end, HERD_UCP_LETTER);
+}
+
+static size_t m_space_punct(const uint32_t *cps, size_t pos, size_t end)
+{
+	return space_then_run(cps, pos, end, HERD_UCP_PUNCT);
+}
+
+/* [一-龥ࠀ-一가-퟿]+ : U+0800..U+9FA5 and U+AC00..U+D7FF */
+static size_t m_cjk(const uint32_t *cps, size_t pos, size_t end)
+{
+	size_t q = pos;
+	while (q < end && ((cps[q] >= 0x800 && cps[q] <= 0x9fa5) || (cps[q] >= 0xac00 && cps[q] <= 0xd7ff)))
+		q++;
+	return q - pos;
+}
+
+/* \p{N} */
+static size_t m_number(const uint32_t *cps, size_t pos, size_t end)
+{
+	return (ucp_flags(cps[pos]) & HERD_UCP_NUMBER) != 0;
+}
+
 static uint32_t lower_ascii(uint32_t c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
@@ -650,6 +756,20 @@ static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, 
 	case PRE_GPT2: pre_gpt2(cps, 0, ncp, &w); break;
 	case PRE_DIGITS: pre_digits(cps, 0, ncp, &w); break;
 	case PRE_LLAMA3: pre_llama3(cps, 0, ncp, &w); break;
+	case PRE_FALCON:
+		words_push(&w, ncp);
+		split_stage(cps, &w, m_falcon_punct);
+		gpt2_stage(cps, &w);
+		split_stage(cps, &w, m_digits3);
+		break;
+	case PRE_DEEPSEEK_CODER:
+		words_push(&w, ncp);
+		split_stage(cps, &w, m_newline);
+		split_stage(cps, &w, m_space_letters);
+		split_stage(cps, &w, m_space_punct);
+		split_stage(cps, &w, m_cjk);
+		split_stage(cps, &w, m_number);
+		break;
 	}
 	/* the longest word, byte-encoded: 4 UTF-8 bytes per code point, 2 bytes per stand-in */
 	size_t maxw = 0;
@@ -1186,6 +1306,10 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		for (size_t i = 0; kp >= 0 && !known && i < sizeof llama3_names / sizeof *llama3_names; i++)
 			if (str_is(pre, llama3_names[i]))
 				known = true, v->pre = PRE_LLAMA3, v->ignore_merges = true;
+		if (kp >= 0 && !known && str_is(pre, "falcon"))
+			known = true, v->pre = PRE_FALCON;
+		if (kp >= 0 && !known && str_is(pre, "deepseek-coder"))
+			known = true, v->pre = PRE_DEEPSEEK_CODER;
 		if (!known)
 			herd_log(WARN, "tokenizer.ggml.pre \"%.*s\" is not known to herd; using the GPT-2 pre-tokenizer",
 				 (int)(pre.len > 64 ? 64 : pre.len), pre.ptr ? pre.ptr : "(absent)");

@@ -312,6 +312,20 @@ static void vocab_refact(void **state)
 	all_cases_pass("refact");
 }
 
+/* regex lists run as stages: punctuation runs, GPT-2, digit triples */
+static void vocab_falcon(void **state)
+{
+	(void)state;
+	all_cases_pass("falcon");
+}
+
+/* newline, letters, punctuation, CJK, numbers as stages; user-defined tokens */
+static void vocab_deepseek_coder(void **state)
+{
+	(void)state;
+	all_cases_pass("deepseek-coder");
+}
+
 /* ---- corrupt tokenizer metadata, written by the test ---- */
 
 /* A GGUF holding a small valid SentencePiece vocab plus whatever `extra` adds or replaces. */
@@ -572,6 +586,8 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(vocab_mpt),
 	cmocka_unit_test(vocab_starcoder),
 	cmocka_unit_test(vocab_refact),
+	cmocka_unit_test(vocab_falcon),
+	cmocka_unit_test(vocab_deepseek_coder),
 	cmocka_unit_test(corrupt_metadata),
 	cmocka_unit_test(missing_model_key),
 	cmocka_unit_test(one_megabyte),
