@@ -69,6 +69,7 @@ struct herd_vocab {
 	struct merge *merges;
 	int32_t *merge_slots; /* open addressing: merge rank or -1; (left, right) → rank */
 	uint32_t merge_mask;
+	uint8_t pair_seen[65536 / 8]; /* SPM: byte pairs (a, b) that occur in some token */
 	int32_t byte_token[256]; /* SPM: id of "<0xNN>" (or of the byte itself), -1 if none */
 	int32_t bos, eos, unk;
 	bool add_bos, add_space_prefix, ignore_merges;
@@ -397,40 +398,54 @@ static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, 
 	struct symbol *sym = herd_xmalloc(bl * sizeof *sym);
 	int32_t n = split_chars(buf, bl, sym);
 	struct heap h = {0};
-	for (int32_t i = 1; i < n; i++)
-		spm_try_pair(v, buf, sym, &h, i - 1, i);
-	while (h.n > 0) {
-		struct bigram b = heap_pop(&h);
-		struct symbol *l = &sym[b.left], *r = &sym[b.right];
-		if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
-			continue; /* stale: one side was merged since */
-		l->n += r->n;
-		r->n = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sym[r->next].prev = b.left;
-		spm_try_pair(v, buf, sym, &h, l->prev, b.left);
-		spm_try_pair(v, buf, sym, &h, b.left, l->next);
-	}
 	enum herd_err err = HERD_OK;
-	for (int32_t i = n > 0 ? 0 : -1; i >= 0; i = sym[i].next) {
-		int32_t id = token_find(v, buf + sym[i].off, sym[i].n);
-		if (id >= 0) {
-			ids_push(out, id);
-			continue;
+	/* Where the bytes on both sides of a boundary occur together in no token, no merge can
+	 * ever cross it: the text is merged chunk by chunk, which gives the same result as merging
+	 * it whole and keeps the heap small. */
+	for (int32_t c0 = 0, c1; c0 < n; c0 = c1) {
+		for (c1 = c0 + 1; c1 < n; c1++) {
+			unsigned a = (unsigned char)buf[sym[c1].off - 1], b = (unsigned char)buf[sym[c1].off];
+			unsigned k = a << 8 | b;
+			if (!(v->pair_seen[k >> 3] & (1u << (k & 7))))
+				break;
 		}
-		/* not in the vocabulary: one byte token per byte */
-		for (uint32_t k = 0; k < sym[i].n; k++) {
-			unsigned char c = (unsigned char)buf[sym[i].off + k];
-			int32_t bid = v->byte_token[c] >= 0 ? v->byte_token[c] : v->unk;
-			if (bid < 0) {
-				err = herd_fail(HERD_ERR_UNSUPPORTED,
-						"tokenize: byte 0x%02x is not in the vocabulary and it has no "
-						"byte or unknown token",
-						c);
-				goto out;
+		sym[c0].prev = -1;
+		sym[c1 - 1].next = -1;
+		h.n = 0;
+		for (int32_t i = c0 + 1; i < c1; i++)
+			spm_try_pair(v, buf, sym, &h, i - 1, i);
+		while (h.n > 0) {
+			struct bigram b = heap_pop(&h);
+			struct symbol *l = &sym[b.left], *r = &sym[b.right];
+			if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+				continue; /* stale: one side was merged since */
+			l->n += r->n;
+			r->n = 0;
+			l->next = r->next;
+			if (r->next >= 0)
+				sym[r->next].prev = b.left;
+			spm_try_pair(v, buf, sym, &h, l->prev, b.left);
+			spm_try_pair(v, buf, sym, &h, b.left, l->next);
+		}
+		for (int32_t i = c0; i >= 0; i = sym[i].next) {
+			int32_t id = token_find(v, buf + sym[i].off, sym[i].n);
+			if (id >= 0) {
+				ids_push(out, id);
+				continue;
 			}
-			ids_push(out, bid);
+			/* not in the vocabulary: one byte token per byte */
+			for (uint32_t k = 0; k < sym[i].n; k++) {
+				unsigned char c = (unsigned char)buf[sym[i].off + k];
+				int32_t bid = v->byte_token[c] >= 0 ? v->byte_token[c] : v->unk;
+				if (bid < 0) {
+					err = herd_fail(HERD_ERR_UNSUPPORTED,
+							"tokenize: byte 0x%02x is not in the vocabulary and it has "
+							"no byte or unknown token",
+							c);
+					goto out;
+				}
+				ids_push(out, bid);
+			}
 		}
 	}
 out:
@@ -1241,6 +1256,13 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		token_insert(v, i);
 
 	if (v->kind == VOCAB_SPM) {
+		for (int32_t i = 0; i < v->n_tokens; i++) {
+			const unsigned char *t = (const unsigned char *)v->tokens[i].text;
+			for (uint32_t j = 0; j + 1 < v->tokens[i].len; j++) {
+				unsigned k = (unsigned)t[j] << 8 | t[j + 1];
+				v->pair_seen[k >> 3] |= (uint8_t)(1u << (k & 7));
+			}
+		}
 		for (int c = 0; c < 256; c++) {
 			char hex[7];
 			snprintf(hex, sizeof hex, "<0x%02X>", c);
