@@ -204,6 +204,44 @@ static void stories_random_utf8_round_trip(void **state)
 	unload(&l);
 }
 
+/* Byte-level BPE with every pre-tokenizer: random valid UTF-8 round trips; random bytes
+ * (invalid UTF-8 becomes U+FFFD, as in llama.cpp) tokenize without error into valid ids. */
+static void bpe_random_text(void **state)
+{
+	(void)state;
+	const char *names[] = {"gpt-2", "falcon", "deepseek-coder", "starcoder", "mpt"};
+	static const char *const alphabet[] = {"a", "Z", " ", "  ", "\n", "\t", "7", "'s", "'RE", "!", "\xc3\xa9",
+					       "\xe4\xb8\xad", "\xf0\x9f\x99\x82", "\xc2\xbd", "\xd9\xa3", "..."};
+	uint64_t seed = 42;
+	for (size_t m = 0; m < sizeof names / sizeof *names; m++) {
+		char path[512];
+		snprintf(path, sizeof path, HERD_SHARED("models/vocab/ggml-vocab-%s.gguf"), names[m]);
+		struct loaded l = load(path);
+		char buf[400];
+		for (int iter = 0; iter < 60; iter++) {
+			size_t len = 0;
+			for (int c = 0; c < iter % 25; c++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				const char *a = alphabet[(seed >> 33) % (sizeof alphabet / sizeof *alphabet)];
+				memcpy(buf + len, a, strlen(a));
+				len += strlen(a);
+			}
+			round_trip(l.v, buf, len, false);
+			for (size_t i = 0; i < (size_t)(iter % 20); i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				buf[i] = (char)(seed >> 56);
+			}
+			int32_t *ids;
+			size_t n;
+			assert_int_equal(herd_tokenize(l.v, buf, (size_t)(iter % 20), false, &ids, &n), HERD_OK);
+			for (size_t i = 0; i < n; i++)
+				assert_true(ids[i] >= 0 && ids[i] < herd_vocab_size(l.v));
+			free(ids);
+		}
+		unload(&l);
+	}
+}
+
 /* ---- llama.cpp's tokenizer test vectors ---- */
 
 #define SEP "\n__ggml_vocab_test__\n"
@@ -580,6 +618,7 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(stories_reference_prompts),
 	cmocka_unit_test(stories_token_texts),
 	cmocka_unit_test(stories_random_utf8_round_trip),
+	cmocka_unit_test(bpe_random_text),
 	cmocka_unit_test(vocab_llama_spm),
 	cmocka_unit_test(vocab_phi_3),
 	cmocka_unit_test(vocab_gpt_2),
