@@ -42,8 +42,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t2 = herd_now_ms();
-	printf("%s: load %.1f ms, %zu bytes -> %zu tokens in %.1f ms (%.1f MB/s)\n", argv[1], t1 - t0, len, n,
-	       t2 - t1, len / 1e3 / (t2 - t1));
+	printf("%s: load %.1f ms, %zu bytes -> %zu tokens in %.1f ms (%.1f MB/s)\n", argv[1],
+	       t1 - t0, len, n, t2 - t1, len / 1e3 / (t2 - t1));
 	free(ids);
 	free(text);
 	herd_vocab_free(v);

@@ -25,7 +25,8 @@ int herd_cmd_tokenize(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--no-bos")) {
 			no_bos = true;
 		} else {
-			fprintf(stderr, "herd tokenize: unknown or incomplete argument '%s'\n", argv[i]);
+			fprintf(stderr, "herd tokenize: unknown or incomplete argument '%s'\n",
+				argv[i]);
 			return usage();
 		}
 	}

@@ -38,10 +38,10 @@ enum vocab_kind { VOCAB_SPM, VOCAB_BPE };
 
 /* pre-tokenizers of byte-level BPE vocabularies */
 enum pre_kind {
-	PRE_GPT2,      /* the classic GPT-2 regex */
-	PRE_DIGITS,    /* every digit alone, then GPT-2 (starcoder, refact, …) */
-	PRE_LLAMA3,    /* Llama 3 */
-	PRE_FALCON,    /* punctuation runs, GPT-2, then ASCII digit triples */
+	PRE_GPT2,   /* the classic GPT-2 regex */
+	PRE_DIGITS, /* every digit alone, then GPT-2 (starcoder, refact, …) */
+	PRE_LLAMA3, /* Llama 3 */
+	PRE_FALCON, /* punctuation runs, GPT-2, then ASCII digit triples */
 	PRE_DEEPSEEK_CODER,
 };
 
@@ -70,10 +70,10 @@ struct herd_vocab {
 	int32_t *merge_slots; /* open addressing: merge rank or -1; (left, right) → rank */
 	uint32_t merge_mask;
 	uint8_t pair_seen[65536 / 8]; /* SPM: byte pairs (a, b) that occur in some token */
-	int32_t byte_token[256]; /* SPM: id of "<0xNN>" (or of the byte itself), -1 if none */
+	int32_t byte_token[256];      /* SPM: id of "<0xNN>" (or of the byte itself), -1 if none */
 	int32_t bos, eos, unk;
 	bool add_bos, add_space_prefix, ignore_merges;
-	int32_t n_user;   /* user-defined tokens: always matched in the text, longest first */
+	int32_t n_user; /* user-defined tokens: always matched in the text, longest first */
 	int32_t *user_ids;
 	char *pieces; /* what each token prints as, back to back (NUL-terminated each) */
 };
@@ -119,7 +119,8 @@ static void token_insert(struct herd_vocab *v, int32_t id)
 	uint32_t i = (uint32_t)hash_bytes(HASH_SEED, t->text, t->len) & v->tok_mask;
 	for (;; i = (i + 1) & v->tok_mask) {
 		int32_t old = v->tok_slots[i];
-		if (old < 0 || (v->tokens[old].len == t->len && memcmp(v->tokens[old].text, t->text, t->len) == 0)) {
+		if (old < 0 || (v->tokens[old].len == t->len &&
+				memcmp(v->tokens[old].text, t->text, t->len) == 0)) {
 			v->tok_slots[i] = id;
 			return;
 		}
@@ -133,7 +134,8 @@ static uint64_t merge_hash(const char *l, size_t ln, const char *r, size_t rn)
 	return hash_bytes(h, r, rn);
 }
 
-static int32_t merge_rank(const struct herd_vocab *v, const char *l, size_t ln, const char *r, size_t rn)
+static int32_t merge_rank(const struct herd_vocab *v, const char *l, size_t ln, const char *r,
+			  size_t rn)
 {
 	if (v->n_merges == 0)
 		return -1;
@@ -153,7 +155,8 @@ static int32_t merge_rank(const struct herd_vocab *v, const char *l, size_t ln, 
 static void merge_insert(struct herd_vocab *v, int32_t k)
 {
 	const struct merge *m = &v->merges[k];
-	uint32_t i = (uint32_t)merge_hash(m->left, m->left_len, m->right, m->right_len) & v->merge_mask;
+	uint32_t i =
+	    (uint32_t)merge_hash(m->left, m->left_len, m->right, m->right_len) & v->merge_mask;
 	for (;; i = (i + 1) & v->merge_mask) {
 		int32_t old = v->merge_slots[i];
 		if (old < 0) {
@@ -162,7 +165,8 @@ static void merge_insert(struct herd_vocab *v, int32_t k)
 		}
 		const struct merge *o = &v->merges[old];
 		if (o->left_len == m->left_len && o->right_len == m->right_len &&
-		    memcmp(o->left, m->left, m->left_len) == 0 && memcmp(o->right, m->right, m->right_len) == 0)
+		    memcmp(o->left, m->left, m->left_len) == 0 &&
+		    memcmp(o->right, m->right, m->right_len) == 0)
 			return;
 	}
 }
@@ -260,7 +264,8 @@ static void gpt2_map_build(void)
 	for (int b = 0; b < 324; b++)
 		gpt2_cp_byte[b] = -1;
 	for (int b = 0; b < 256; b++) {
-		bool self = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+		bool self = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) ||
+			    (b >= 0xae && b <= 0xff);
 		gpt2_byte_cp[b] = self ? (uint32_t)b : next++;
 		gpt2_cp_byte[gpt2_byte_cp[b]] = (int16_t)b;
 	}
@@ -353,7 +358,8 @@ static int32_t split_chars(const char *buf, size_t len, struct symbol *sym)
 		size_t cl = utf8_len((unsigned char)buf[off]);
 		if (cl > len - off)
 			cl = len - off;
-		sym[n] = (struct symbol){(uint32_t)off, (uint32_t)cl, n - 1, off + cl == len ? -1 : n + 1};
+		sym[n] = (struct symbol){(uint32_t)off, (uint32_t)cl, n - 1,
+					 off + cl == len ? -1 : n + 1};
 		off += cl;
 		n++;
 	}
@@ -362,8 +368,8 @@ static int32_t split_chars(const char *buf, size_t len, struct symbol *sym)
 
 /* ---------------------------------------------------------------- SentencePiece-style */
 
-static void spm_try_pair(const struct herd_vocab *v, const char *buf, const struct symbol *sym, struct heap *h,
-			 int32_t l, int32_t r)
+static void spm_try_pair(const struct herd_vocab *v, const char *buf, const struct symbol *sym,
+			 struct heap *h, int32_t l, int32_t r)
 {
 	if (l < 0 || r < 0)
 		return;
@@ -374,8 +380,8 @@ static void spm_try_pair(const struct herd_vocab *v, const char *buf, const stru
 	heap_push(h, (struct bigram){v->tokens[id].score, l, r, size});
 }
 
-static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, size_t len, bool prefix,
-				  struct ids *out)
+static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, size_t len,
+				  bool prefix, struct ids *out)
 {
 	if (len == 0)
 		return HERD_OK; /* llama.cpp adds no space prefix to an empty text */
@@ -404,7 +410,8 @@ static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, 
 	 * it whole and keeps the heap small. */
 	for (int32_t c0 = 0, c1; c0 < n; c0 = c1) {
 		for (c1 = c0 + 1; c1 < n; c1++) {
-			unsigned a = (unsigned char)buf[sym[c1].off - 1], b = (unsigned char)buf[sym[c1].off];
+			unsigned a = (unsigned char)buf[sym[c1].off - 1],
+				 b = (unsigned char)buf[sym[c1].off];
 			unsigned k = a << 8 | b;
 			if (!(v->pair_seen[k >> 3] & (1u << (k & 7))))
 				break;
@@ -439,7 +446,8 @@ static enum herd_err spm_tokenize(const struct herd_vocab *v, const char *text, 
 				int32_t bid = v->byte_token[c] >= 0 ? v->byte_token[c] : v->unk;
 				if (bid < 0) {
 					err = herd_fail(HERD_ERR_UNSUPPORTED,
-							"tokenize: byte 0x%02x is not in the vocabulary and it has "
+							"tokenize: byte 0x%02x is not in the "
+							"vocabulary and it has "
 							"no byte or unknown token",
 							c);
 					goto out;
@@ -495,7 +503,8 @@ static void pre_gpt2(const uint32_t *cps, size_t a, size_t b, struct words *w)
 			}
 			if (pos + 2 < b) {
 				uint32_t c2 = cps[pos + 2];
-				if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
+				if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
+				    (c1 == 'l' && c2 == 'l')) {
 					pos += 3;
 					words_push(w, pos - prev), prev = pos;
 					continue;
@@ -520,7 +529,8 @@ static void pre_gpt2(const uint32_t *cps, size_t a, size_t b, struct words *w)
 			while (FL(pos + ns) & HERD_UCP_SPACE)
 				ns++;
 			if (ns > 1 && CP(pos + ns) != OUT_OF_RANGE)
-				q = pos + ns - 1; /* \s+(?!\S): leave the last space to the next word */
+				q = pos + ns -
+				    1; /* \s+(?!\S): leave the last space to the next word */
 			else if (ns > 0)
 				q = pos + ns;
 			else
@@ -598,7 +608,8 @@ static size_t run_of(const uint32_t *cps, size_t pos, size_t end, unsigned flag)
 static size_t m_falcon_punct(const uint32_t *cps, size_t pos, size_t end)
 {
 	size_t q = pos;
-	while (q < end && ((ucp_flags(cps[q]) & HERD_UCP_PUNCT) || (cps[q] < 128 && strchr("$+<=>^~|`", (int)cps[q]))))
+	while (q < end && ((ucp_flags(cps[q]) & HERD_UCP_PUNCT) ||
+			   (cps[q] < 128 && strchr("$+<=>^~|`", (int)cps[q]))))
 		q++;
 	return q - pos;
 }
@@ -621,7 +632,8 @@ static size_t m_newline(const uint32_t *cps, size_t pos, size_t end)
 /* \s?X+ for a class X */
 static size_t space_then_run(const uint32_t *cps, size_t pos, size_t end, unsigned flag)
 {
-	if ((ucp_flags(cps[pos]) & HERD_UCP_SPACE) && pos + 1 < end && (ucp_flags(cps[pos + 1]) & flag))
+	if ((ucp_flags(cps[pos]) & HERD_UCP_SPACE) && pos + 1 < end &&
+	    (ucp_flags(cps[pos + 1]) & flag))
 		return 1 + run_of(cps, pos + 1, end, flag);
 	return run_of(cps, pos, end, flag);
 }
@@ -640,7 +652,8 @@ static size_t m_space_punct(const uint32_t *cps, size_t pos, size_t end)
 static size_t m_cjk(const uint32_t *cps, size_t pos, size_t end)
 {
 	size_t q = pos;
-	while (q < end && ((cps[q] >= 0x800 && cps[q] <= 0x9fa5) || (cps[q] >= 0xac00 && cps[q] <= 0xd7ff)))
+	while (q < end &&
+	       ((cps[q] >= 0x800 && cps[q] <= 0x9fa5) || (cps[q] >= 0xac00 && cps[q] <= 0xd7ff)))
 		q++;
 	return q - pos;
 }
@@ -657,7 +670,8 @@ static uint32_t lower_ascii(uint32_t c)
 }
 
 /* Llama 3:
- * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ * ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 static void pre_llama3(const uint32_t *cps, size_t a, size_t b, struct words *w)
 {
 #define CP(i) ((i) < b ? cps[i] : OUT_OF_RANGE)
@@ -676,7 +690,8 @@ static void pre_llama3(const uint32_t *cps, size_t a, size_t b, struct words *w)
 			}
 			if (pos + 2 < b) {
 				uint32_t c2 = lower_ascii(cps[pos + 2]);
-				if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
+				if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
+				    (c1 == 'l' && c2 == 'l')) {
 					pos += 3;
 					words_push(w, pos - prev), prev = pos;
 					continue;
@@ -746,8 +761,8 @@ static void pre_llama3(const uint32_t *cps, size_t a, size_t b, struct words *w)
 
 /* ---------------------------------------------------------------- byte-level BPE */
 
-static void bpe_try_pair(const struct herd_vocab *v, const char *buf, const struct symbol *sym, struct heap *h,
-			 int32_t l, int32_t r)
+static void bpe_try_pair(const struct herd_vocab *v, const char *buf, const struct symbol *sym,
+			 struct heap *h, int32_t l, int32_t r)
 {
 	if (l < 0 || r < 0)
 		return;
@@ -757,7 +772,8 @@ static void bpe_try_pair(const struct herd_vocab *v, const char *buf, const stru
 	heap_push(h, (struct bigram){-(double)rank, l, r, sym[l].n + sym[r].n});
 }
 
-static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, size_t len, struct ids *out)
+static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, size_t len,
+				  struct ids *out)
 {
 	if (len == 0)
 		return HERD_OK;
@@ -768,9 +784,15 @@ static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, 
 		cps[ncp++] = utf8_decode(s, len, &i);
 	struct words w = {0};
 	switch (v->pre) {
-	case PRE_GPT2: pre_gpt2(cps, 0, ncp, &w); break;
-	case PRE_DIGITS: pre_digits(cps, 0, ncp, &w); break;
-	case PRE_LLAMA3: pre_llama3(cps, 0, ncp, &w); break;
+	case PRE_GPT2:
+		pre_gpt2(cps, 0, ncp, &w);
+		break;
+	case PRE_DIGITS:
+		pre_digits(cps, 0, ncp, &w);
+		break;
+	case PRE_LLAMA3:
+		pre_llama3(cps, 0, ncp, &w);
+		break;
 	case PRE_FALCON:
 		words_push(&w, ncp);
 		split_stage(cps, &w, m_falcon_punct);
@@ -832,7 +854,8 @@ static enum herd_err bpe_tokenize(const struct herd_vocab *v, const char *text, 
 				ids_push(out, id);
 				continue;
 			}
-			/* llama.cpp keeps whichever single bytes happen to be tokens and drops the rest */
+			/* llama.cpp keeps whichever single bytes happen to be tokens and drops the
+			 * rest */
 			for (uint32_t j = 0; j < sym[i].n; j++) {
 				int32_t bid = token_find(v, buf + sym[i].off + j, 1);
 				if (bid >= 0)
@@ -874,7 +897,8 @@ static size_t partition(const struct herd_vocab *v, const char *text, size_t len
 			continue;
 		bool found = false;
 		for (size_t i = 0; i < n && !found; i++)
-			found = f[i].id < 0 && memmem(text + f[i].off, f[i].len, t->text, t->len) != NULL;
+			found = f[i].id < 0 &&
+				memmem(text + f[i].off, f[i].len, t->text, t->len) != NULL;
 		if (!found)
 			continue;
 		size_t m = 0, mcap = 2 * n + 8;
@@ -882,7 +906,8 @@ static size_t partition(const struct herd_vocab *v, const char *text, size_t len
 		for (size_t i = 0; i < n; i++) {
 			size_t off = f[i].off, end = f[i].off + f[i].len;
 			const char *hit;
-			while (f[i].id < 0 && off < end && (hit = memmem(text + off, end - off, t->text, t->len))) {
+			while (f[i].id < 0 && off < end &&
+			       (hit = memmem(text + off, end - off, t->text, t->len))) {
 				size_t at = (size_t)(hit - text);
 				if (m + 2 >= mcap)
 					g = herd_xrealloc(g, (mcap *= 2) * sizeof *g);
@@ -916,8 +941,8 @@ enum herd_err herd_tokenize(const struct herd_vocab *v, const char *text, size_t
 	if (!text && len > 0)
 		return herd_fail(HERD_ERR_BAD_INPUT, "tokenize: text is NULL with length %zu", len);
 	if (len > HERD_TOKENIZE_MAX_BYTES)
-		return herd_fail(HERD_ERR_LIMIT, "tokenize: text is %zu bytes, the limit is %u", len,
-				 HERD_TOKENIZE_MAX_BYTES);
+		return herd_fail(HERD_ERR_LIMIT, "tokenize: text is %zu bytes, the limit is %u",
+				 len, HERD_TOKENIZE_MAX_BYTES);
 	struct ids out = {0};
 	if (add_bos && v->bos >= 0)
 		ids_push(&out, v->bos);
@@ -934,7 +959,8 @@ enum herd_err herd_tokenize(const struct herd_vocab *v, const char *text, size_t
 			continue;
 		}
 		const char *t = text + frags[i].off;
-		err = v->kind == VOCAB_SPM ? spm_tokenize(v, t, frags[i].len, v->add_space_prefix && prev_token, &out)
+		err = v->kind == VOCAB_SPM ? spm_tokenize(v, t, frags[i].len,
+							  v->add_space_prefix && prev_token, &out)
 					   : bpe_tokenize(v, t, frags[i].len, &out);
 		prev_token = false;
 	}
@@ -964,15 +990,16 @@ const char *herd_token_text(const struct herd_vocab *v, int32_t id, size_t *len)
 	return v->pieces + v->tokens[id].piece_off;
 }
 
-enum herd_err herd_detokenize(const struct herd_vocab *v, const int32_t *ids, size_t n_ids, char **text,
-			      size_t *len)
+enum herd_err herd_detokenize(const struct herd_vocab *v, const int32_t *ids, size_t n_ids,
+			      char **text, size_t *len)
 {
 	*text = NULL;
 	*len = 0;
 	size_t total = 0;
 	for (size_t i = 0; i < n_ids; i++) {
 		if (ids[i] < 0 || ids[i] >= v->n_tokens)
-			return herd_fail(HERD_ERR_BAD_INPUT, "detokenize: ids[%zu] = %d is not in 0..%d", i, ids[i],
+			return herd_fail(HERD_ERR_BAD_INPUT,
+					 "detokenize: ids[%zu] = %d is not in 0..%d", i, ids[i],
 					 v->n_tokens - 1);
 		total += v->tokens[ids[i]].piece_len;
 	}
@@ -1041,7 +1068,8 @@ static bool str_is(struct herd_gguf_str s, const char *lit)
 }
 
 /* An optional token id key: absent, -1 or 0xFFFFFFFF (llama.cpp's "unset") give -1. */
-static enum herd_err load_id(const struct herd_gguf *g, const char *key, int32_t n, int32_t dflt, int32_t *out)
+static enum herd_err load_id(const struct herd_gguf *g, const char *key, int32_t n, int32_t dflt,
+			     int32_t *out)
 {
 	*out = dflt;
 	int64_t k = herd_gguf_find_kv(g, key);
@@ -1056,8 +1084,8 @@ static enum herd_err load_id(const struct herd_gguf *g, const char *key, int32_t
 		return HERD_OK;
 	}
 	if (id < 0 || id >= n)
-		return herd_fail(HERD_ERR_FORMAT, "%s: token id must be in 0..%d, got %lld", key, n - 1,
-				 (long long)id);
+		return herd_fail(HERD_ERR_FORMAT, "%s: token id must be in 0..%d, got %lld", key,
+				 n - 1, (long long)id);
 	*out = (int32_t)id;
 	return HERD_OK;
 }
@@ -1084,10 +1112,11 @@ static enum herd_err load_array(const struct herd_gguf *g, const char *key, bool
 	enum herd_gguf_vtype et = herd_gguf_arr_type(g, k);
 	bool is_num = et != HERD_GGUF_STRING && et != HERD_GGUF_ARRAY && et != HERD_GGUF_BOOL;
 	if (numeric ? !is_num : et != HERD_GGUF_STRING)
-		return herd_fail(HERD_ERR_FORMAT, "%s: must be an array of %s, got an array of %s", key,
-				 numeric ? "numbers" : "strings", herd_gguf_vtype_name(et));
+		return herd_fail(HERD_ERR_FORMAT, "%s: must be an array of %s, got an array of %s",
+				 key, numeric ? "numbers" : "strings", herd_gguf_vtype_name(et));
 	if (n >= 0 && herd_gguf_arr_len(g, k) != (uint64_t)n)
-		return herd_fail(HERD_ERR_FORMAT, "%s: has %llu entries, tokenizer.ggml.tokens has %lld", key,
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: has %llu entries, tokenizer.ggml.tokens has %lld", key,
 				 (unsigned long long)herd_gguf_arr_len(g, k), (long long)n);
 	return HERD_OK;
 }
@@ -1186,7 +1215,8 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		v->kind = VOCAB_BPE;
 	} else {
 		err = herd_fail(HERD_ERR_UNSUPPORTED,
-				"tokenizer.ggml.model: \"%.*s\" is not supported (herd knows \"llama\" and \"gpt2\")",
+				"tokenizer.ggml.model: \"%.*s\" is not supported (herd knows "
+				"\"llama\" and \"gpt2\")",
 				(int)(model.len > 64 ? 64 : model.len), model.ptr);
 		goto out;
 	}
@@ -1196,7 +1226,8 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		goto out;
 	uint64_t n = herd_gguf_arr_len(g, kt);
 	if (n == 0 || n > HERD_MAX_VOCAB) {
-		err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.tokens: must have 1..%d entries, has %llu",
+		err = herd_fail(HERD_ERR_FORMAT,
+				"tokenizer.ggml.tokens: must have 1..%d entries, has %llu",
 				HERD_MAX_VOCAB, (unsigned long long)n);
 		goto out;
 	}
@@ -1215,8 +1246,10 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		if (!s.ptr && s.len == 0)
 			s.ptr = "";
 		if (s.len > HERD_TOKEN_MAX_BYTES) {
-			err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.tokens[%llu]: %llu bytes, the limit is %d",
-					(unsigned long long)i, (unsigned long long)s.len, HERD_TOKEN_MAX_BYTES);
+			err = herd_fail(HERD_ERR_FORMAT,
+					"tokenizer.ggml.tokens[%llu]: %llu bytes, the limit is %d",
+					(unsigned long long)i, (unsigned long long)s.len,
+					HERD_TOKEN_MAX_BYTES);
 			goto out;
 		}
 		t->text = s.ptr;
@@ -1224,28 +1257,35 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		t->type = TOK_NORMAL;
 		if (ks >= 0) {
 			double sc;
-			if (!herd_gguf_arr_float(g, ks, i, &sc) || !isfinite(sc) || fabs(sc) > 3.4e38) {
-				err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.scores[%llu]: must be a finite float",
-						(unsigned long long)i);
+			if (!herd_gguf_arr_float(g, ks, i, &sc) || !isfinite(sc) ||
+			    fabs(sc) > 3.4e38) {
+				err =
+				    herd_fail(HERD_ERR_FORMAT,
+					      "tokenizer.ggml.scores[%llu]: must be a finite float",
+					      (unsigned long long)i);
 				goto out;
 			}
 			t->score = (float)sc;
 		}
 		if (ky >= 0) {
 			int64_t ty;
-			if (!herd_gguf_arr_int(g, ky, i, &ty) || ty < TOK_UNDEFINED || ty > TOK_BYTE) {
-				err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.token_type[%llu]: must be 0..6",
+			if (!herd_gguf_arr_int(g, ky, i, &ty) || ty < TOK_UNDEFINED ||
+			    ty > TOK_BYTE) {
+				err = herd_fail(HERD_ERR_FORMAT,
+						"tokenizer.ggml.token_type[%llu]: must be 0..6",
 						(unsigned long long)i);
 				goto out;
 			}
 			t->type = (uint8_t)ty;
 		}
 		if (t->type == TOK_BYTE && v->kind == VOCAB_SPM &&
-		    (t->len != 6 || memcmp(t->text, "<0x", 3) != 0 || t->text[5] != '>' || hexval(t->text[3]) < 0 ||
-		     hexval(t->text[4]) < 0)) {
+		    (t->len != 6 || memcmp(t->text, "<0x", 3) != 0 || t->text[5] != '>' ||
+		     hexval(t->text[3]) < 0 || hexval(t->text[4]) < 0)) {
 			err = herd_fail(HERD_ERR_FORMAT,
-					"tokenizer.ggml.tokens[%llu]: a byte token must read <0xNN>, got \"%.*s\"",
-					(unsigned long long)i, (int)(t->len > 32 ? 32 : t->len), t->text);
+					"tokenizer.ggml.tokens[%llu]: a byte token must read "
+					"<0xNN>, got \"%.*s\"",
+					(unsigned long long)i, (int)(t->len > 32 ? 32 : t->len),
+					t->text);
 			goto out;
 		}
 	}
@@ -1279,7 +1319,8 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 			goto out;
 		uint64_t nm = herd_gguf_arr_len(g, km);
 		if (nm > HERD_GGUF_MAX_ARRAY) {
-			err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.merges: %llu entries, the limit is %u",
+			err = herd_fail(HERD_ERR_FORMAT,
+					"tokenizer.ggml.merges: %llu entries, the limit is %u",
 					(unsigned long long)nm, HERD_GGUF_MAX_ARRAY);
 			goto out;
 		}
@@ -1287,14 +1328,16 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		v->merges = herd_xcalloc(nm ? nm : 1, sizeof *v->merges);
 		for (uint64_t i = 0; i < nm; i++) {
 			struct herd_gguf_str s = herd_gguf_arr_str(g, km, i);
-			/* "left right", split at the first space after the first byte (as llama.cpp) */
+			/* "left right", split at the first space after the first byte (as
+			 * llama.cpp) */
 			const char *sp = s.len > 1 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
 			if (!sp) {
 				err = herd_fail(HERD_ERR_FORMAT,
-						"tokenizer.ggml.merges[%llu]: must be two pieces separated by a "
+						"tokenizer.ggml.merges[%llu]: must be two pieces "
+						"separated by a "
 						"space, got \"%.*s\"",
-						(unsigned long long)i, (int)(s.len > 32 ? 32 : s.len),
-						s.ptr ? s.ptr : "");
+						(unsigned long long)i,
+						(int)(s.len > 32 ? 32 : s.len), s.ptr ? s.ptr : "");
 				goto out;
 			}
 			v->merges[i] = (struct merge){s.ptr, sp + 1, (uint32_t)(sp - s.ptr),
@@ -1308,24 +1351,30 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 
 		v->pre = PRE_GPT2;
 		int64_t kp = herd_gguf_find_kv(g, "tokenizer.ggml.pre");
-		struct herd_gguf_str pre = kp >= 0 ? herd_gguf_kv_str(g, kp) : (struct herd_gguf_str){NULL, 0};
+		struct herd_gguf_str pre =
+		    kp >= 0 ? herd_gguf_kv_str(g, kp) : (struct herd_gguf_str){NULL, 0};
 		if (kp >= 0 && !pre.ptr) {
 			err = herd_fail(HERD_ERR_FORMAT, "tokenizer.ggml.pre: must be a string");
 			goto out;
 		}
-		static const char *const gpt2_names[] = {"gpt-2", "phi-2", "mpt", "olmo", "jais", "jina-es",
-							 "jina-de", "jina-v1-en", "jina-v2-es", "jina-v2-de",
-							 "jina-v2-code", "roberta-bpe", "gigachat"};
-		static const char *const digit_names[] = {"starcoder", "refact", "command-r", "smollm",
-							  "codeshell", "exaone", "minerva-7b"};
-		static const char *const llama3_names[] = {"llama3", "llama-v3", "llama-bpe", "falcon3"};
+		static const char *const gpt2_names[] = {
+		    "gpt-2",	    "phi-2",	   "mpt",	 "olmo",       "jais",
+		    "jina-es",	    "jina-de",	   "jina-v1-en", "jina-v2-es", "jina-v2-de",
+		    "jina-v2-code", "roberta-bpe", "gigachat"};
+		static const char *const digit_names[] = {"starcoder", "refact",    "command-r",
+							  "smollm",    "codeshell", "exaone",
+							  "minerva-7b"};
+		static const char *const llama3_names[] = {"llama3", "llama-v3", "llama-bpe",
+							   "falcon3"};
 		bool known = false;
 		for (size_t i = 0; kp >= 0 && i < sizeof gpt2_names / sizeof *gpt2_names; i++)
 			known |= str_is(pre, gpt2_names[i]);
-		for (size_t i = 0; kp >= 0 && !known && i < sizeof digit_names / sizeof *digit_names; i++)
+		for (size_t i = 0;
+		     kp >= 0 && !known && i < sizeof digit_names / sizeof *digit_names; i++)
 			if (str_is(pre, digit_names[i]))
 				known = true, v->pre = PRE_DIGITS;
-		for (size_t i = 0; kp >= 0 && !known && i < sizeof llama3_names / sizeof *llama3_names; i++)
+		for (size_t i = 0;
+		     kp >= 0 && !known && i < sizeof llama3_names / sizeof *llama3_names; i++)
 			if (str_is(pre, llama3_names[i]))
 				known = true, v->pre = PRE_LLAMA3, v->ignore_merges = true;
 		if (kp >= 0 && !known && str_is(pre, "falcon"))
@@ -1333,30 +1382,35 @@ enum herd_err herd_vocab_load(const struct herd_gguf *g, struct herd_vocab **out
 		if (kp >= 0 && !known && str_is(pre, "deepseek-coder"))
 			known = true, v->pre = PRE_DEEPSEEK_CODER;
 		if (!known)
-			herd_log(WARN, "tokenizer.ggml.pre \"%.*s\" is not known to herd; using the GPT-2 pre-tokenizer",
-				 (int)(pre.len > 64 ? 64 : pre.len), pre.ptr ? pre.ptr : "(absent)");
+			herd_log(WARN,
+				 "tokenizer.ggml.pre \"%.*s\" is not known to herd; using the "
+				 "GPT-2 pre-tokenizer",
+				 (int)(pre.len > 64 ? 64 : pre.len),
+				 pre.ptr ? pre.ptr : "(absent)");
 	}
 
 	int32_t n32 = v->n_tokens;
-	if ((err = load_id(g, "tokenizer.ggml.bos_token_id", n32, v->kind == VOCAB_SPM && n32 > 1 ? 1 : -1,
-			   &v->bos)) != HERD_OK ||
-	    (err = load_id(g, "tokenizer.ggml.eos_token_id", n32, v->kind == VOCAB_SPM && n32 > 2 ? 2 : -1,
-			   &v->eos)) != HERD_OK ||
-	    (err = load_id(g, "tokenizer.ggml.unknown_token_id", n32, v->kind == VOCAB_SPM ? 0 : -1, &v->unk)) !=
-		    HERD_OK)
+	if ((err = load_id(g, "tokenizer.ggml.bos_token_id", n32,
+			   v->kind == VOCAB_SPM && n32 > 1 ? 1 : -1, &v->bos)) != HERD_OK ||
+	    (err = load_id(g, "tokenizer.ggml.eos_token_id", n32,
+			   v->kind == VOCAB_SPM && n32 > 2 ? 2 : -1, &v->eos)) != HERD_OK ||
+	    (err = load_id(g, "tokenizer.ggml.unknown_token_id", n32, v->kind == VOCAB_SPM ? 0 : -1,
+			   &v->unk)) != HERD_OK)
 		goto out;
 	/* these are only validated: herd does not use them */
-	static const char *const other_ids[] = {"tokenizer.ggml.seperator_token_id", "tokenizer.ggml.padding_token_id",
-						"tokenizer.ggml.cls_token_id", "tokenizer.ggml.mask_token_id"};
+	static const char *const other_ids[] = {
+	    "tokenizer.ggml.seperator_token_id", "tokenizer.ggml.padding_token_id",
+	    "tokenizer.ggml.cls_token_id", "tokenizer.ggml.mask_token_id"};
 	for (size_t i = 0; i < sizeof other_ids / sizeof *other_ids; i++) {
 		int32_t ignored;
 		if ((err = load_id(g, other_ids[i], n32, -1, &ignored)) != HERD_OK)
 			goto out;
 	}
-	if ((err = load_bool(g, "tokenizer.ggml.add_bos_token", v->kind == VOCAB_SPM || v->pre == PRE_LLAMA3,
-			     &v->add_bos)) != HERD_OK ||
-	    (err = load_bool(g, "tokenizer.ggml.add_space_prefix", v->kind == VOCAB_SPM, &v->add_space_prefix)) !=
-		    HERD_OK)
+	if ((err = load_bool(g, "tokenizer.ggml.add_bos_token",
+			     v->kind == VOCAB_SPM || v->pre == PRE_LLAMA3, &v->add_bos)) !=
+		HERD_OK ||
+	    (err = load_bool(g, "tokenizer.ggml.add_space_prefix", v->kind == VOCAB_SPM,
+			     &v->add_space_prefix)) != HERD_OK)
 		goto out;
 	/* llama.cpp reads the prefix flag for SentencePiece vocabularies only */
 	if (v->kind == VOCAB_BPE)

@@ -58,8 +58,8 @@ static void round_trip(const struct herd_vocab *v, const char *text, size_t len,
 	size_t blen;
 	assert_int_equal(herd_detokenize(v, ids, n, &back, &blen), HERD_OK);
 	if (blen != len || memcmp(back, text, len) != 0)
-		fail_msg("round trip of %zu bytes gave %zu bytes back: \"%.*s\" -> \"%s\"", len, blen, (int)len, text,
-			 back);
+		fail_msg("round trip of %zu bytes gave %zu bytes back: \"%.*s\" -> \"%s\"", len,
+			 blen, (int)len, text, back);
 	free(back);
 	free(ids);
 }
@@ -77,8 +77,8 @@ static size_t unhex(const char *hex, char *out)
 	return n;
 }
 
-static void expect_ids(const struct herd_vocab *v, const char *name, const char *text, size_t len, bool bos,
-		       json_t *expected)
+static void expect_ids(const struct herd_vocab *v, const char *name, const char *text, size_t len,
+		       bool bos, json_t *expected)
 {
 	int32_t *ids;
 	size_t n;
@@ -132,7 +132,7 @@ static void stories_token_texts(void **state)
 	(void)state;
 	struct loaded l = load(HERD_SHARED("models/stories260K.gguf"));
 	size_t n;
-	assert_string_equal(herd_token_text(l.v, 1, &n), "");  /* <s>: control */
+	assert_string_equal(herd_token_text(l.v, 1, &n), ""); /* <s>: control */
 	assert_int_equal(n, 0);
 	assert_string_equal(herd_token_text(l.v, 13, &n), "\n"); /* <0x0A> */
 	assert_string_equal(herd_token_text(l.v, 410, &n), " "); /* ▁ */
@@ -168,11 +168,21 @@ static void stories_random_utf8_round_trip(void **state)
 			uint32_t r = (uint32_t)(seed >> 33);
 			uint32_t cp;
 			switch (r % 5) {
-			case 0: cp = 0x20 + (r >> 3) % 0x5f; break;        /* ASCII */
-			case 1: cp = (r >> 3) % 4 ? ' ' : '\n'; break;     /* spaces, newlines */
-			case 2: cp = 0x80 + (r >> 3) % 0x780; break;       /* 2 bytes */
-			case 3: cp = 0x800 + (r >> 3) % 0xd000; break;     /* 3 bytes, below the surrogates */
-			default: cp = 0x10000 + (r >> 3) % 0x100000; break; /* 4 bytes */
+			case 0:
+				cp = 0x20 + (r >> 3) % 0x5f;
+				break; /* ASCII */
+			case 1:
+				cp = (r >> 3) % 4 ? ' ' : '\n';
+				break; /* spaces, newlines */
+			case 2:
+				cp = 0x80 + (r >> 3) % 0x780;
+				break; /* 2 bytes */
+			case 3:
+				cp = 0x800 + (r >> 3) % 0xd000;
+				break; /* 3 bytes, below the surrogates */
+			default:
+				cp = 0x10000 + (r >> 3) % 0x100000;
+				break; /* 4 bytes */
 			}
 			if (cp < 0x80) {
 				buf[len++] = (char)cp;
@@ -210,19 +220,35 @@ static void bpe_random_text(void **state)
 {
 	(void)state;
 	const char *names[] = {"gpt-2", "falcon", "deepseek-coder", "starcoder", "mpt"};
-	static const char *const alphabet[] = {"a", "Z", " ", "  ", "\n", "\t", "7", "'s", "'RE", "!", "\xc3\xa9",
-					       "\xe4\xb8\xad", "\xf0\x9f\x99\x82", "\xc2\xbd", "\xd9\xa3", "..."};
+	static const char *const alphabet[] = {"a",
+					       "Z",
+					       " ",
+					       "  ",
+					       "\n",
+					       "\t",
+					       "7",
+					       "'s",
+					       "'RE",
+					       "!",
+					       "\xc3\xa9",
+					       "\xe4\xb8\xad",
+					       "\xf0\x9f\x99\x82",
+					       "\xc2\xbd",
+					       "\xd9\xa3",
+					       "..."};
 	uint64_t seed = 42;
 	for (size_t m = 0; m < sizeof names / sizeof *names; m++) {
 		char path[512];
-		snprintf(path, sizeof path, HERD_SHARED("models/vocab/ggml-vocab-%s.gguf"), names[m]);
+		snprintf(path, sizeof path, HERD_SHARED("models/vocab/ggml-vocab-%s.gguf"),
+			 names[m]);
 		struct loaded l = load(path);
 		char buf[400];
 		for (int iter = 0; iter < 60; iter++) {
 			size_t len = 0;
 			for (int c = 0; c < iter % 25; c++) {
 				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-				const char *a = alphabet[(seed >> 33) % (sizeof alphabet / sizeof *alphabet)];
+				const char *a =
+				    alphabet[(seed >> 33) % (sizeof alphabet / sizeof *alphabet)];
 				memcpy(buf + len, a, strlen(a));
 				len += strlen(a);
 			}
@@ -233,7 +259,8 @@ static void bpe_random_text(void **state)
 			}
 			int32_t *ids;
 			size_t n;
-			assert_int_equal(herd_tokenize(l.v, buf, (size_t)(iter % 20), false, &ids, &n), HERD_OK);
+			assert_int_equal(
+			    herd_tokenize(l.v, buf, (size_t)(iter % 20), false, &ids, &n), HERD_OK);
 			for (size_t i = 0; i < n; i++)
 				assert_true(ids[i] >= 0 && ids[i] < herd_vocab_size(l.v));
 			free(ids);
@@ -269,7 +296,8 @@ static int vocab_cases(const char *name, int *total, bool verbose)
 		*eol = 0;
 		int32_t *ids;
 		size_t nids;
-		assert_int_equal(herd_tokenize(l.v, ip, (size_t)(end - ip), false, &ids, &nids), HERD_OK);
+		assert_int_equal(herd_tokenize(l.v, ip, (size_t)(end - ip), false, &ids, &nids),
+				 HERD_OK);
 		bool ok = true;
 		size_t k = 0;
 		for (char *q = op;;) {
@@ -289,8 +317,9 @@ static int vocab_cases(const char *name, int *total, bool verbose)
 		if (ok && rt)
 			pass++;
 		else if (verbose)
-			fprintf(stderr, "%s case %d: %s%s: \"%.*s\"\n", name, n, ok ? "" : "ids differ ",
-				rt ? "" : "round trip differs", (int)(end - ip), ip);
+			fprintf(stderr, "%s case %d: %s%s: \"%.*s\"\n", name, n,
+				ok ? "" : "ids differ ", rt ? "" : "round trip differs",
+				(int)(end - ip), ip);
 		free(back);
 		free(ids);
 		n++;
@@ -407,7 +436,8 @@ static size_t num_array(unsigned char *p, uint32_t type, const void *vals, size_
 	return o + n * elem;
 }
 
-static const char *const tiny_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xe2\x96\x81", "a", "b", "ab"};
+static const char *const tiny_tokens[] = {"<unk>",	  "<s>", "</s>", "<0x41>",
+					  "\xe2\x96\x81", "a",	 "b",	 "ab"};
 static const float tiny_scores[] = {0, 0, 0, 0, -1, -2, -3, -0.5f};
 static const int32_t tiny_types[] = {2, 3, 3, 6, 1, 1, 1, 1};
 
@@ -420,8 +450,9 @@ static enum herd_err load_tiny(const char *model, const struct kv_override *o)
 	close(fd);
 	static unsigned char buf[8192];
 	struct herd_gguf_writer *w = herd_gguf_writer_new(0);
-	const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores",
-			      "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id"};
+	const char *keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.tokens",
+			      "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
+			      "tokenizer.ggml.bos_token_id"};
 	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
 		if (o && !strcmp(o->key, keys[k])) {
 			herd_gguf_writer_raw(w, o->key, o->vtype, o->val, o->len);
@@ -429,7 +460,9 @@ static enum herd_err load_tiny(const char *model, const struct kv_override *o)
 		}
 		size_t n;
 		switch (k) {
-		case 0: herd_gguf_writer_str(w, keys[k], model); break;
+		case 0:
+			herd_gguf_writer_str(w, keys[k], model);
+			break;
 		case 1:
 			n = str_array(buf, tiny_tokens, 8);
 			herd_gguf_writer_raw(w, keys[k], HERD_GGUF_ARRAY, buf, n);
@@ -442,7 +475,9 @@ static enum herd_err load_tiny(const char *model, const struct kv_override *o)
 			n = num_array(buf, HERD_GGUF_INT32, tiny_types, 8, 4);
 			herd_gguf_writer_raw(w, keys[k], HERD_GGUF_ARRAY, buf, n);
 			break;
-		case 4: herd_gguf_writer_u32(w, keys[k], 1); break;
+		case 4:
+			herd_gguf_writer_u32(w, keys[k], 1);
+			break;
 		}
 	}
 	if (o && o->key[0] == '+')
@@ -476,12 +511,13 @@ static enum herd_err load_tiny(const char *model, const struct kv_override *o)
 	return e;
 }
 
-static void expect_error(const char *model, const struct kv_override *o, enum herd_err code, const char *needle)
+static void expect_error(const char *model, const struct kv_override *o, enum herd_err code,
+			 const char *needle)
 {
 	enum herd_err e = load_tiny(model, o);
 	if (e != code || !strstr(herd_last_error(), needle))
-		fail_msg("%s: expected error %d mentioning \"%s\", got %d \"%s\"", o ? o->key : model, code, needle, e,
-			 herd_last_error());
+		fail_msg("%s: expected error %d mentioning \"%s\", got %d \"%s\"",
+			 o ? o->key : model, code, needle, e, herd_last_error());
 }
 
 static void corrupt_metadata(void **state)
@@ -513,12 +549,14 @@ static void corrupt_metadata(void **state)
 	memcpy(types, tiny_types, sizeof types);
 	types[6] = 9;
 	n = num_array(b, HERD_GGUF_INT32, types, 8, 4);
-	expect_error("llama", &(struct kv_override){"tokenizer.ggml.token_type", HERD_GGUF_ARRAY, b, n},
+	expect_error("llama",
+		     &(struct kv_override){"tokenizer.ggml.token_type", HERD_GGUF_ARRAY, b, n},
 		     HERD_ERR_FORMAT, "tokenizer.ggml.token_type[6]: must be 0..6");
 
 	/* tokens: not an array; empty; a byte token that is not <0xNN> */
 	uint32_t one = 1;
-	expect_error("llama", &(struct kv_override){"tokenizer.ggml.tokens", HERD_GGUF_UINT32, &one, 4},
+	expect_error("llama",
+		     &(struct kv_override){"tokenizer.ggml.tokens", HERD_GGUF_UINT32, &one, 4},
 		     HERD_ERR_FORMAT, "tokenizer.ggml.tokens: must be an array");
 	n = str_array(b, tiny_tokens, 0);
 	expect_error("llama", &(struct kv_override){"tokenizer.ggml.tokens", HERD_GGUF_ARRAY, b, n},
@@ -532,24 +570,32 @@ static void corrupt_metadata(void **state)
 
 	/* special ids: out of range, wrong type */
 	uint32_t big = 8;
-	expect_error("llama", &(struct kv_override){"tokenizer.ggml.bos_token_id", HERD_GGUF_UINT32, &big, 4},
-		     HERD_ERR_FORMAT, "tokenizer.ggml.bos_token_id: token id must be in 0..7, got 8");
+	expect_error(
+	    "llama",
+	    &(struct kv_override){"tokenizer.ggml.bos_token_id", HERD_GGUF_UINT32, &big, 4},
+	    HERD_ERR_FORMAT, "tokenizer.ggml.bos_token_id: token id must be in 0..7, got 8");
 	n = put_u64(b, 1);
 	b[8] = 'x';
-	expect_error("llama", &(struct kv_override){"tokenizer.ggml.bos_token_id", HERD_GGUF_STRING, b, 9},
+	expect_error("llama",
+		     &(struct kv_override){"tokenizer.ggml.bos_token_id", HERD_GGUF_STRING, b, 9},
 		     HERD_ERR_FORMAT, "tokenizer.ggml.bos_token_id: must be an integer");
 	big = 99;
-	expect_error("llama", &(struct kv_override){"+tokenizer.ggml.eos_token_id", HERD_GGUF_UINT32, &big, 4},
-		     HERD_ERR_FORMAT, "tokenizer.ggml.eos_token_id");
+	expect_error(
+	    "llama",
+	    &(struct kv_override){"+tokenizer.ggml.eos_token_id", HERD_GGUF_UINT32, &big, 4},
+	    HERD_ERR_FORMAT, "tokenizer.ggml.eos_token_id");
 	/* add_bos_token must be a bool */
-	expect_error("llama", &(struct kv_override){"+tokenizer.ggml.add_bos_token", HERD_GGUF_UINT32, &one, 4},
-		     HERD_ERR_FORMAT, "tokenizer.ggml.add_bos_token");
+	expect_error(
+	    "llama",
+	    &(struct kv_override){"+tokenizer.ggml.add_bos_token", HERD_GGUF_UINT32, &one, 4},
+	    HERD_ERR_FORMAT, "tokenizer.ggml.add_bos_token");
 
 	/* gpt2: merges missing; a merge without a space */
 	expect_error("gpt2", NULL, HERD_ERR_NOT_FOUND, "tokenizer.ggml.merges");
 	const char *merges[] = {"a b", "ab"};
 	n = str_array(b, merges, 2);
-	expect_error("gpt2", &(struct kv_override){"+tokenizer.ggml.merges", HERD_GGUF_ARRAY, b, n}, HERD_ERR_FORMAT,
+	expect_error("gpt2", &(struct kv_override){"+tokenizer.ggml.merges", HERD_GGUF_ARRAY, b, n},
+		     HERD_ERR_FORMAT,
 		     "tokenizer.ggml.merges[1]: must be two pieces separated by a space");
 }
 
@@ -589,7 +635,8 @@ static void one_megabyte(void **state)
 	char *text = malloc(len);
 	for (size_t o = 0; o < len; o += plen)
 		memcpy(text + o, part, len - o < plen ? len - o : plen);
-	const char *models[] = {HERD_SHARED("models/stories260K.gguf"), HERD_SHARED("models/vocab/ggml-vocab-gpt-2.gguf")};
+	const char *models[] = {HERD_SHARED("models/stories260K.gguf"),
+				HERD_SHARED("models/vocab/ggml-vocab-gpt-2.gguf")};
 	for (int m = 0; m < 2; m++) {
 		struct loaded l = load(models[m]);
 		double t0 = herd_now_ms();
@@ -615,19 +662,19 @@ static void one_megabyte(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(stories_reference_prompts),
-	cmocka_unit_test(stories_token_texts),
-	cmocka_unit_test(stories_random_utf8_round_trip),
-	cmocka_unit_test(bpe_random_text),
-	cmocka_unit_test(vocab_llama_spm),
-	cmocka_unit_test(vocab_phi_3),
-	cmocka_unit_test(vocab_gpt_2),
-	cmocka_unit_test(vocab_mpt),
-	cmocka_unit_test(vocab_starcoder),
-	cmocka_unit_test(vocab_refact),
-	cmocka_unit_test(vocab_falcon),
-	cmocka_unit_test(vocab_deepseek_coder),
-	cmocka_unit_test(corrupt_metadata),
-	cmocka_unit_test(missing_model_key),
-	cmocka_unit_test(one_megabyte),
+    cmocka_unit_test(stories_reference_prompts),
+    cmocka_unit_test(stories_token_texts),
+    cmocka_unit_test(stories_random_utf8_round_trip),
+    cmocka_unit_test(bpe_random_text),
+    cmocka_unit_test(vocab_llama_spm),
+    cmocka_unit_test(vocab_phi_3),
+    cmocka_unit_test(vocab_gpt_2),
+    cmocka_unit_test(vocab_mpt),
+    cmocka_unit_test(vocab_starcoder),
+    cmocka_unit_test(vocab_refact),
+    cmocka_unit_test(vocab_falcon),
+    cmocka_unit_test(vocab_deepseek_coder),
+    cmocka_unit_test(corrupt_metadata),
+    cmocka_unit_test(missing_model_key),
+    cmocka_unit_test(one_megabyte),
 }))
