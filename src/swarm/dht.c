@@ -8,9 +8,13 @@
  * listen and put, dht_runner_shutdown, wait for its callback, then dht_runner_delete.
  *
  * Updating a record: the C API cannot replace a value in place, so each announce puts a new
- * permanent value and cancels the previous one by its value id. OpenDHT assigns that id on its
- * own thread when it processes the put, so an old value whose id still reads 0 waits in
- * `retired` until the next tick (its put has been processed by then; the id is written once). */
+ * permanent value and cancels the previous one by its value id. Two OpenDHT facts shape this:
+ * the id is assigned on OpenDHT's thread when it processes the put, and cancelling a put whose
+ * done callback has not fired yet leaves the runner's count of ongoing operations stuck, so
+ * that dht_runner_shutdown never completes (seen here with a dead peer in the routing table).
+ * So an old value is cancelled only once its put is done; until then it waits in `retired`.
+ * The put contexts are recycled, never freed before the runner is deleted (a late callback
+ * must find valid memory). */
 #define _GNU_SOURCE
 #include "swarm.h"
 
@@ -25,7 +29,14 @@
 #include <sodium.h>
 
 #define MIN_ANNOUNCE_GAP_MS 250 /* load changes are coalesced: each put lingers on the DHT 10 min */
-#define SHUTDOWN_WAIT_MS 10000  /* OpenDHT's shutdown normally takes milliseconds */
+#define SHUTDOWN_WAIT_MS 3000
+
+/* One put of our record. */
+struct put {
+	dht_value *value; /* we hold a ref while the put is live or retired */
+	int done;         /* atomic: OpenDHT called the put's done callback */
+	struct put *next, *next_all;
+};
 
 struct herd_dht {
 	dht_runner *runner;
@@ -44,9 +55,10 @@ struct herd_dht {
 	struct herd_capability cap;
 	uint64_t seq;
 	double last_announce_ms; /* monotonic */
-	dht_value *current;      /* our live put (we hold a ref) */
-	dht_value **retired;     /* cancelled puts whose id was not known yet */
-	size_t n_retired;
+	struct put *current;     /* our live put */
+	struct put *retired;     /* replaced puts not yet cancelled (their put is not done) */
+	struct put *spare;       /* recycled contexts */
+	struct put *all;         /* every context, freed after dht_runner_delete */
 
 	pthread_mutex_t sd_mu;
 	pthread_cond_t sd_cv;
@@ -97,9 +109,16 @@ static bool on_get(const dht_value *v, void *ud)
 	return true;
 }
 
-static void on_done(bool ok, void *ud)
+static void on_put_done(bool ok, void *ud)
 {
-	(void)ok, (void)ud; /* a permanent put retries by itself; gets repeat every interval */
+	struct put *p = ud;
+	(void)ok; /* a permanent put retries by itself */
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+}
+
+static void on_get_done(bool ok, void *ud)
+{
+	(void)ok, (void)ud; /* gets repeat every interval */
 }
 
 static void on_listen_end(void *ud)
@@ -118,19 +137,42 @@ static void on_shutdown(void *ud)
 
 /* ---- announcing (under d->mu) ---- */
 
+/* Cancels the retired puts that are done (final: forget the rest without cancelling). */
 static void cancel_retired_locked(struct herd_dht *d, bool final)
 {
-	size_t kept = 0;
-	for (size_t i = 0; i < d->n_retired; i++) {
-		dht_value_id vid = dht_value_get_id(d->retired[i]);
+	struct put **link = &d->retired;
+	while (*link) {
+		struct put *p = *link;
+		bool done = __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+		dht_value_id vid = done ? dht_value_get_id(p->value) : 0;
+		if (!vid && !final) {
+			link = &p->next;
+			continue;
+		}
 		if (vid)
 			dht_runner_cancel_put(d->runner, &d->key, vid);
-		if (vid || final)
-			dht_value_unref(d->retired[i]);
-		else
-			d->retired[kept++] = d->retired[i];
+		dht_value_unref(p->value);
+		p->value = NULL;
+		*link = p->next;
+		p->next = d->spare;
+		d->spare = p;
 	}
-	d->n_retired = kept;
+}
+
+static struct put *new_put_locked(struct herd_dht *d, dht_value *v)
+{
+	struct put *p = d->spare;
+	if (p) {
+		d->spare = p->next;
+	} else {
+		p = herd_xcalloc(1, sizeof *p);
+		p->next_all = d->all;
+		d->all = p;
+	}
+	p->value = v;
+	p->next = NULL;
+	__atomic_store_n(&p->done, 0, __ATOMIC_RELEASE);
+	return p;
 }
 
 static enum herd_err announce_locked(struct herd_dht *d)
@@ -142,18 +184,18 @@ static enum herd_err announce_locked(struct herd_dht *d)
 	enum herd_err err = herd_capability_encode(&d->cap, &d->id, &text, &len);
 	if (err)
 		return err;
-	dht_value *v = dht_value_new((const uint8_t *)text, len);
-	dht_runner_put(d->runner, &d->key, v, on_done, d, true);
+	struct put *put = new_put_locked(d, dht_value_new((const uint8_t *)text, len));
+	dht_runner_put(d->runner, &d->key, put->value, on_put_done, put, true);
 	/* our own table sees us at once, through the same checks as everyone else */
 	struct herd_capability self;
 	if (!herd_capability_decode(text, len, d->cap.timestamp_ms, 0, &self))
 		herd_peers_update(d->peers, &self, d->cap.timestamp_ms);
 	free(text);
 	if (d->current) {
-		d->retired = herd_xrealloc(d->retired, (d->n_retired + 1) * sizeof *d->retired);
-		d->retired[d->n_retired++] = d->current;
+		d->current->next = d->retired;
+		d->retired = d->current;
 	}
-	d->current = v;
+	d->current = put;
 	cancel_retired_locked(d, false);
 	d->dirty = false;
 	d->last_announce_ms = herd_now_ms();
@@ -190,7 +232,7 @@ static void *ticker_main(void *arg)
 			}
 		}
 		if (now >= next_get) {
-			dht_runner_get(d->runner, &d->key, on_get, on_done, d);
+			dht_runner_get(d->runner, &d->key, on_get, on_get_done, d);
 			herd_peers_expire(d->peers, 0);
 			next_get = now + (double)d->get_interval_ms;
 		}
@@ -278,7 +320,13 @@ enum herd_err herd_dht_start(const struct herd_dht_params *p, const struct herd_
 	pthread_cond_init(&d->sd_cv, NULL);
 
 	d->runner = dht_runner_new();
-	int rc = dht_runner_run(d->runner, p->port);
+	dht_runner_config cfg;
+	dht_runner_config_default(&cfg);
+	cfg.threaded = true;
+	/* a node leaving must not wait to hand stored values over to peers that may be dead
+	 * (shutdown then takes 10+ s); records are re-announced every few seconds anyway */
+	cfg.dht_config.node_config.maintain_storage = false;
+	int rc = dht_runner_run_config(d->runner, p->port, &cfg);
 	if (rc != 0) {
 		dht_runner_delete(d->runner);
 		pthread_cond_destroy(&d->cv);
@@ -348,18 +396,18 @@ void herd_dht_free(struct herd_dht *d)
 	pthread_mutex_unlock(&d->mu);
 	pthread_join(d->ticker, NULL);
 
-	if (d->listen_token) {
+	/* puts not done yet are not cancelled (see the top of the file): the runner stops
+	 * refreshing them when it stops */
+	if (d->listen_token)
 		dht_runner_cancel_listen(d->runner, &d->key, d->listen_token);
-		dht_op_token_delete(d->listen_token);
-	}
 	if (d->current) {
-		d->retired = herd_xrealloc(d->retired, (d->n_retired + 1) * sizeof *d->retired);
-		d->retired[d->n_retired++] = d->current;
+		d->current->next = d->retired;
+		d->retired = d->current;
 		d->current = NULL;
 	}
 	cancel_retired_locked(d, true);
-	free(d->retired);
 
+	double t0 = herd_now_ms();
 	dht_runner_shutdown(d->runner, on_shutdown, d);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -372,7 +420,15 @@ void herd_dht_free(struct herd_dht *d)
 			break;
 		}
 	pthread_mutex_unlock(&d->sd_mu);
+	herd_log(DEBUG, "swarm %s: DHT shutdown took %.0f ms", d->swarm, herd_now_ms() - t0);
 	dht_runner_delete(d->runner);
+	if (d->listen_token)
+		dht_op_token_delete(d->listen_token);
+	while (d->all) {
+		struct put *p = d->all;
+		d->all = p->next_all;
+		free(p);
+	}
 	pthread_cond_destroy(&d->cv);
 	pthread_cond_destroy(&d->sd_cv);
 	pthread_mutex_destroy(&d->mu);
