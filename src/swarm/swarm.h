@@ -189,7 +189,8 @@ struct herd_dht_params {
 struct herd_dht_params herd_dht_default_params(void);
 
 /* Starts a runner, bootstraps, listens on the swarm key and feeds peers (borrowed: it must
- * outlive the herd_dht). Nothing is announced until herd_dht_announce. The record's staleness
+ * outlive the herd_dht). Our own record goes into peers too (the node is a worker as well);
+ * filter by id.peer_id where only others are wanted. Nothing is announced until herd_dht_announce. The record's staleness
  * window is the peer table's. *out on success; caller frees with herd_dht_free. */
 enum herd_err herd_dht_start(const struct herd_dht_params *p, const struct herd_identity *id,
 			     struct herd_peers *peers, struct herd_dht **out);
