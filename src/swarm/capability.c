@@ -61,7 +61,8 @@ static bool is_hostname(const char *h, size_t len)
 			label = 0;
 			continue;
 		}
-		if (!(isalnum((unsigned char)c) || c == '-') || (c == '-' && label == 0) || ++label > 63)
+		if (!(isalnum((unsigned char)c) || c == '-') || (c == '-' && label == 0) ||
+		    ++label > 63)
 			return false;
 	}
 	return label > 0 && h[len - 1] != '-';
@@ -139,7 +140,8 @@ static enum herd_err check_model(const struct herd_model_cap *m, int i)
 		return BAD("models[%d].name: must be 1..%d printable ASCII chars without spaces", i,
 			   HERD_CAP_MAX_NAME);
 	if (m->size_bytes >= (uint64_t)MAX_SAFE_INT)
-		return BAD("models[%d].size_bytes: must be 0..2^53-1, got %" PRIu64, i, m->size_bytes);
+		return BAD("models[%d].size_bytes: must be 0..2^53-1, got %" PRIu64, i,
+			   m->size_bytes);
 	if (!is_lower_hex(m->sha256, 64))
 		return BAD("models[%d].sha256: must be 64 lower-case hex chars", i);
 	if (m->n_tensor_types < 0 || m->n_tensor_types > HERD_CAP_MAX_TENSOR_TYPES)
@@ -148,8 +150,9 @@ static enum herd_err check_model(const struct herd_model_cap *m, int i)
 	for (int j = 0; j < m->n_tensor_types; j++)
 		if (!is_token(m->tensor_types[j], false) ||
 		    strlen(m->tensor_types[j]) > HERD_CAP_MAX_TYPE_NAME)
-			return BAD("models[%d].tensor_types[%d]: must be 1..%d chars of [A-Za-z0-9._-]", i,
-				   j, HERD_CAP_MAX_TYPE_NAME);
+			return BAD(
+			    "models[%d].tensor_types[%d]: must be 1..%d chars of [A-Za-z0-9._-]", i,
+			    j, HERD_CAP_MAX_TYPE_NAME);
 	if (!(m->tokens_per_s >= 0 && m->tokens_per_s <= HERD_CAP_MAX_TOKENS_PER_S))
 		return BAD("models[%d].tokens_per_s: must be 0..%g, got %g", i,
 			   HERD_CAP_MAX_TOKENS_PER_S, m->tokens_per_s);
@@ -171,24 +174,27 @@ static enum herd_err check_fields(const struct herd_capability *c)
 	if (c->cpu_cores < 1 || c->cpu_cores > HERD_CAP_MAX_CORES)
 		return BAD("cpu_cores: must be 1..%d, got %d", HERD_CAP_MAX_CORES, c->cpu_cores);
 	if (c->memory_mb < 1 || c->memory_mb > HERD_CAP_MAX_MEMORY_MB)
-		return BAD("memory_mb: must be 1..%lld, got %" PRId64, HERD_CAP_MAX_MEMORY_MB, c->memory_mb);
+		return BAD("memory_mb: must be 1..%lld, got %" PRId64, HERD_CAP_MAX_MEMORY_MB,
+			   c->memory_mb);
 	if (c->has_gpu) {
 		if (!is_token(c->gpu_name, true) || strlen(c->gpu_name) > HERD_CAP_MAX_NAME)
 			return BAD("gpu.name: must be 1..%d printable ASCII chars without spaces",
 				   HERD_CAP_MAX_NAME);
 		if (c->gpu_memory_mb < 0 || c->gpu_memory_mb > HERD_CAP_MAX_MEMORY_MB)
-			return BAD("gpu.memory_mb: must be 0..%lld, got %" PRId64, HERD_CAP_MAX_MEMORY_MB,
-				   c->gpu_memory_mb);
+			return BAD("gpu.memory_mb: must be 0..%lld, got %" PRId64,
+				   HERD_CAP_MAX_MEMORY_MB, c->gpu_memory_mb);
 	}
 	if (c->n_models < 0 || c->n_models > HERD_CAP_MAX_MODELS)
-		return BAD("models: must have 0..%d entries, got %d", HERD_CAP_MAX_MODELS, c->n_models);
+		return BAD("models: must have 0..%d entries, got %d", HERD_CAP_MAX_MODELS,
+			   c->n_models);
 	for (int i = 0; i < c->n_models; i++) {
 		enum herd_err err = check_model(&c->models[i], i);
 		if (err)
 			return err;
 		for (int j = 0; j < i; j++)
 			if (!strcmp(c->models[j].name, c->models[i].name))
-				return BAD("models[%d].name: \"%s\" is listed twice", i, c->models[i].name);
+				return BAD("models[%d].name: \"%s\" is listed twice", i,
+					   c->models[i].name);
 	}
 	if (c->slots < 1 || c->slots > HERD_MAX_SLOTS)
 		return BAD("slots: must be 1..%d, got %d", HERD_MAX_SLOTS, c->slots);
@@ -218,20 +224,20 @@ json_t *herd_capability_to_json(const struct herd_capability *c)
 		json_t *types = json_array();
 		for (int j = 0; j < m->n_tensor_types; j++)
 			json_array_append_new(types, json_string(m->tensor_types[j]));
-		json_array_append_new(models, json_pack("{s:s, s:I, s:s, s:o, s:f}", "name", m->name,
-							"size_bytes", (json_int_t)m->size_bytes,
-							"sha256", m->sha256, "tensor_types", types,
-							"tokens_per_s", m->tokens_per_s));
+		json_array_append_new(
+		    models, json_pack("{s:s, s:I, s:s, s:o, s:f}", "name", m->name, "size_bytes",
+				      (json_int_t)m->size_bytes, "sha256", m->sha256,
+				      "tensor_types", types, "tokens_per_s", m->tokens_per_s));
 	}
 	json_t *gpu = c->has_gpu ? json_pack("{s:s, s:I}", "name", c->gpu_name, "memory_mb",
 					     (json_int_t)c->gpu_memory_mb)
 				 : json_null();
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:i, s:{s:i, s:i}, s:s, s:I, s:I}",
-			      "peer_id", c->peer_id, "public_key", pk, "address", c->address, "swarm",
-			      c->swarm, "cpu_cores", c->cpu_cores, "memory_mb", (json_int_t)c->memory_mb,
-			      "gpu", gpu, "models", models, "slots", c->slots, "load", "running",
-			      c->running, "queued", c->queued, "version", c->version, "timestamp",
-			      (json_int_t)c->timestamp_ms, "seq", (json_int_t)c->seq);
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:i, s:{s:i, s:i}, s:s, s:I, s:I}", "peer_id",
+	    c->peer_id, "public_key", pk, "address", c->address, "swarm", c->swarm, "cpu_cores",
+	    c->cpu_cores, "memory_mb", (json_int_t)c->memory_mb, "gpu", gpu, "models", models,
+	    "slots", c->slots, "load", "running", c->running, "queued", c->queued, "version",
+	    c->version, "timestamp", (json_int_t)c->timestamp_ms, "seq", (json_int_t)c->seq);
 	HERD_ASSERT(o);
 	return o;
 }
@@ -241,8 +247,8 @@ static char *canonical(const json_t *o)
 	return json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 }
 
-enum herd_err herd_capability_encode(const struct herd_capability *cap, const struct herd_identity *id,
-				     char **out, size_t *out_len)
+enum herd_err herd_capability_encode(const struct herd_capability *cap,
+				     const struct herd_identity *id, char **out, size_t *out_len)
 {
 	HERD_ASSERT(!strcmp(cap->peer_id, id->peer_id));
 	HERD_ASSERT(!memcmp(cap->public_key, id->public_key, HERD_PUBLIC_KEY_LEN));
@@ -265,8 +271,9 @@ enum herd_err herd_capability_encode(const struct herd_capability *cap, const st
 	size_t len = strlen(text);
 	if (len > HERD_CAP_MAX_BYTES) {
 		free(text);
-		return herd_fail(HERD_ERR_LIMIT, "capability: record is %zu bytes, limit %d (fewer models?)",
-				 len, HERD_CAP_MAX_BYTES);
+		return herd_fail(HERD_ERR_LIMIT,
+				 "capability: record is %zu bytes, limit %d (fewer models?)", len,
+				 HERD_CAP_MAX_BYTES);
 	}
 	*out = text;
 	if (out_len)
@@ -295,7 +302,8 @@ static enum herd_err get_int(const json_t *o, const char *path, const char *key,
 		return BAD("%s%s: must be an integer", path, key);
 	int64_t x = json_integer_value(v);
 	if (x < min || x > max)
-		return BAD("%s%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64, path, key, min, max, x);
+		return BAD("%s%s: must be %" PRId64 "..%" PRId64 ", got %" PRId64, path, key, min,
+			   max, x);
 	*out = x;
 	return HERD_OK;
 }
@@ -437,8 +445,8 @@ static enum herd_err parse_fields(const json_t *o, struct herd_capability *c)
 	return check_fields(c);
 }
 
-enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_ms, int64_t max_age_ms,
-				     struct herd_capability *out)
+enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_ms,
+				     int64_t max_age_ms, struct herd_capability *out)
 {
 	if (len > HERD_CAP_MAX_BYTES)
 		return herd_fail(HERD_ERR_LIMIT, "capability: record is %zu bytes, limit %d", len,
@@ -463,8 +471,8 @@ enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_m
 		goto out;
 	}
 	if (out->timestamp_ms > now_ms + HERD_CAP_MAX_FUTURE_MS) {
-		err = BAD("timestamp: %" PRId64 " ms in the future (limit %d)", out->timestamp_ms - now_ms,
-			  HERD_CAP_MAX_FUTURE_MS);
+		err = BAD("timestamp: %" PRId64 " ms in the future (limit %d)",
+			  out->timestamp_ms - now_ms, HERD_CAP_MAX_FUTURE_MS);
 		goto out;
 	}
 	if (max_age_ms > 0 && out->timestamp_ms < now_ms - max_age_ms) {
@@ -475,7 +483,8 @@ enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_m
 	json_object_del(o, "sig");
 	body = canonical(o);
 	HERD_ASSERT(body);
-	if (crypto_sign_verify_detached(sig, (const uint8_t *)body, strlen(body), out->public_key) != 0)
+	if (crypto_sign_verify_detached(sig, (const uint8_t *)body, strlen(body),
+					out->public_key) != 0)
 		err = BAD("sig: signature does not verify");
 out:
 	free(body);

@@ -28,13 +28,14 @@
 #include <opendht/opendht_c.h>
 #include <sodium.h>
 
-#define MIN_ANNOUNCE_GAP_MS 250 /* load changes are coalesced: each put lingers on the DHT 10 min */
+#define MIN_ANNOUNCE_GAP_MS 250 /* load changes are coalesced: each put lingers on the DHT 10 min  \
+				 */
 #define SHUTDOWN_WAIT_MS 3000
 
 /* One put of our record. */
 struct put {
 	dht_value *value; /* we hold a ref while the put is live or retired */
-	int done;         /* atomic: OpenDHT called the put's done callback */
+	int done;	  /* atomic: OpenDHT called the put's done callback */
 	struct put *next, *next_all;
 };
 
@@ -55,10 +56,10 @@ struct herd_dht {
 	struct herd_capability cap;
 	uint64_t seq;
 	double last_announce_ms; /* monotonic */
-	struct put *current;     /* our live put */
-	struct put *retired;     /* replaced puts not yet cancelled (their put is not done) */
-	struct put *spare;       /* recycled contexts */
-	struct put *all;         /* every context, freed after dht_runner_delete */
+	struct put *current;	 /* our live put */
+	struct put *retired;	 /* replaced puts not yet cancelled (their put is not done) */
+	struct put *spare;	 /* recycled contexts */
+	struct put *all;	 /* every context, freed after dht_runner_delete */
 
 	pthread_mutex_t sd_mu;
 	pthread_cond_t sd_cv;
@@ -68,7 +69,7 @@ struct herd_dht {
 struct herd_dht_params herd_dht_default_params(void)
 {
 	return (struct herd_dht_params){
-		.swarm = "default", .announce_interval_ms = 3000, .get_interval_ms = 5000};
+	    .swarm = "default", .announce_interval_ms = 3000, .get_interval_ms = 5000};
 }
 
 uint16_t herd_dht_port(const struct herd_dht *d)
@@ -83,17 +84,19 @@ static void take_value(struct herd_dht *d, const dht_value *v)
 	dht_data_view data = dht_value_get_data(v);
 	struct herd_capability cap;
 	int64_t now = herd_unix_ms();
-	if (herd_capability_decode(data.data, data.size, now, herd_peers_stale_ms(d->peers), &cap)) {
+	if (herd_capability_decode(data.data, data.size, now, herd_peers_stale_ms(d->peers),
+				   &cap)) {
 		herd_log(DEBUG, "swarm %s: record dropped: %s", d->swarm, herd_last_error());
 		return;
 	}
 	if (strcmp(cap.swarm, d->swarm)) {
-		herd_log(DEBUG, "swarm %s: record dropped: capability.swarm: is \"%s\"", d->swarm, cap.swarm);
+		herd_log(DEBUG, "swarm %s: record dropped: capability.swarm: is \"%s\"", d->swarm,
+			 cap.swarm);
 		return;
 	}
 	if (herd_peers_update(d->peers, &cap, now) < 0)
-		herd_log(WARN, "swarm %s: peer table full (%d), %s not added", d->swarm, HERD_MAX_PEERS,
-			 cap.peer_id);
+		herd_log(WARN, "swarm %s: peer table full (%d), %s not added", d->swarm,
+			 HERD_MAX_PEERS, cap.peer_id);
 }
 
 static bool on_value(const dht_value *v, bool expired, void *ud)
@@ -224,7 +227,8 @@ static void *ticker_main(void *arg)
 		double now = herd_now_ms();
 		if (d->have_cap) {
 			double since = now - d->last_announce_ms;
-			if ((d->dirty && since >= MIN_ANNOUNCE_GAP_MS) || since >= d->announce_interval_ms) {
+			if ((d->dirty && since >= MIN_ANNOUNCE_GAP_MS) ||
+			    since >= d->announce_interval_ms) {
 				if (announce_locked(d))
 					herd_log(WARN, "swarm %s: cannot announce: %s", d->swarm,
 						 herd_last_error());
@@ -238,8 +242,9 @@ static void *ticker_main(void *arg)
 		}
 		double wake = next_get;
 		if (d->have_cap) {
-			double a = d->last_announce_ms +
-				   (d->dirty ? MIN_ANNOUNCE_GAP_MS : (double)d->announce_interval_ms);
+			double a =
+			    d->last_announce_ms +
+			    (d->dirty ? MIN_ANNOUNCE_GAP_MS : (double)d->announce_interval_ms);
 			wake = a < wake ? a : wake;
 		}
 		struct timespec ts;
@@ -253,7 +258,8 @@ static void *ticker_main(void *arg)
 /* ---- lifecycle ---- */
 
 /* Splits "host:port" / "[v6]:port" into host and port strings. */
-static bool split_host_port(const char *s, char *host, size_t host_size, char *port, size_t port_size)
+static bool split_host_port(const char *s, char *host, size_t host_size, char *port,
+			    size_t port_size)
 {
 	const char *colon = strrchr(s, ':');
 	if (!colon || colon == s || !colon[1] || strlen(colon + 1) >= port_size)
@@ -297,9 +303,10 @@ enum herd_err herd_dht_start(const struct herd_dht_params *p, const struct herd_
 	char host[256], port[8];
 	for (size_t i = 0; i < p->n_bootstrap; i++)
 		if (!split_host_port(p->bootstrap[i], host, sizeof host, port, sizeof port))
-			return herd_fail(HERD_ERR_BAD_INPUT,
-					 "bootstrap[%zu]: must be HOST:PORT with port 1..65535, got \"%s\"",
-					 i, p->bootstrap[i]);
+			return herd_fail(
+			    HERD_ERR_BAD_INPUT,
+			    "bootstrap[%zu]: must be HOST:PORT with port 1..65535, got \"%s\"", i,
+			    p->bootstrap[i]);
 	if (p->announce_interval_ms < 1 || p->get_interval_ms < 1)
 		return herd_fail(HERD_ERR_BAD_INPUT, "announce/get interval: must be > 0 ms");
 
@@ -356,8 +363,9 @@ enum herd_err herd_dht_start(const struct herd_dht_params *p, const struct herd_
 enum herd_err herd_dht_announce(struct herd_dht *d, const struct herd_capability *cap)
 {
 	if (strcmp(cap->swarm, d->swarm))
-		return herd_fail(HERD_ERR_BAD_INPUT, "capability.swarm: is \"%s\", this DHT serves \"%s\"",
-				 cap->swarm, d->swarm);
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "capability.swarm: is \"%s\", this DHT serves \"%s\"", cap->swarm,
+				 d->swarm);
 	pthread_mutex_lock(&d->mu);
 	struct herd_capability old = d->cap;
 	bool had = d->have_cap;

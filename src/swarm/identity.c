@@ -71,26 +71,29 @@ static enum herd_err load(const char *path, struct herd_identity *out)
 		return herd_fail(HERD_ERR_IO, "%s: cannot read: %s", path, strerror(read_errno));
 	if ((size_t)n != KEY_FILE_LEN || memcmp(buf, KEY_MAGIC, sizeof KEY_MAGIC - 1) ||
 	    buf[KEY_FILE_LEN - 1] != '\n')
-		return herd_fail(HERD_ERR_FORMAT,
-				 "%s: corrupt identity file: expected \"%s\" and %d hex chars (%zu bytes), "
-				 "got %zd bytes",
-				 path, KEY_MAGIC, 2 * HERD_SECRET_KEY_LEN, KEY_FILE_LEN, n);
+		return herd_fail(
+		    HERD_ERR_FORMAT,
+		    "%s: corrupt identity file: expected \"%s\" and %d hex chars (%zu bytes), "
+		    "got %zd bytes",
+		    path, KEY_MAGIC, 2 * HERD_SECRET_KEY_LEN, KEY_FILE_LEN, n);
 	const char *hex = buf + sizeof KEY_MAGIC - 1;
 	size_t bin_len = 0;
 	memset(out, 0, sizeof *out);
-	if (sodium_hex2bin(out->secret_key, sizeof out->secret_key, hex, 2 * HERD_SECRET_KEY_LEN, NULL,
-			   &bin_len, NULL) != 0 ||
+	if (sodium_hex2bin(out->secret_key, sizeof out->secret_key, hex, 2 * HERD_SECRET_KEY_LEN,
+			   NULL, &bin_len, NULL) != 0 ||
 	    bin_len != HERD_SECRET_KEY_LEN)
-		return herd_fail(HERD_ERR_FORMAT, "%s: corrupt identity file: key is not %d hex chars",
-				 path, 2 * HERD_SECRET_KEY_LEN);
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: corrupt identity file: key is not %d hex chars", path,
+				 2 * HERD_SECRET_KEY_LEN);
 	/* the second half is the public key: it must be the one the seed gives */
 	uint8_t pk[HERD_PUBLIC_KEY_LEN], sk[HERD_SECRET_KEY_LEN];
 	crypto_sign_seed_keypair(pk, sk, out->secret_key);
 	bool same = sodium_memcmp(sk, out->secret_key, sizeof sk) == 0;
 	sodium_memzero(sk, sizeof sk);
 	if (!same)
-		return herd_fail(HERD_ERR_FORMAT,
-				 "%s: corrupt identity file: public key does not match the secret key", path);
+		return herd_fail(
+		    HERD_ERR_FORMAT,
+		    "%s: corrupt identity file: public key does not match the secret key", path);
 	fill_from_secret(out);
 	return HERD_OK;
 }
@@ -106,7 +109,8 @@ static enum herd_err create(const char *dir, const char *path, struct herd_ident
 
 	/* write a temporary file and rename it, so a crash never leaves half a key behind */
 	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s/.identity.key.%ld", dir, (long)getpid()) >= (int)sizeof tmp)
+	if (snprintf(tmp, sizeof tmp, "%s/.identity.key.%ld", dir, (long)getpid()) >=
+	    (int)sizeof tmp)
 		return herd_fail(HERD_ERR_BAD_INPUT, "data dir: path too long");
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -139,7 +143,8 @@ enum herd_err herd_identity_load_or_create(const char *data_dir, struct herd_ide
 	if (snprintf(path, sizeof path, "%s/identity.key", data_dir) >= (int)sizeof path)
 		return herd_fail(HERD_ERR_BAD_INPUT, "data dir: path too long");
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
-		return herd_fail(HERD_ERR_IO, "%s: cannot create data dir: %s", data_dir, strerror(errno));
+		return herd_fail(HERD_ERR_IO, "%s: cannot create data dir: %s", data_dir,
+				 strerror(errno));
 	if (access(path, F_OK) == 0)
 		return load(path, out);
 	if (errno != ENOENT)

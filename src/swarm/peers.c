@@ -122,7 +122,8 @@ size_t herd_peers_expire(struct herd_peers *t, int64_t now_ms)
 
 static int by_peer_id(const void *a, const void *b)
 {
-	return strcmp(((const struct herd_peer *)a)->cap.peer_id, ((const struct herd_peer *)b)->cap.peer_id);
+	return strcmp(((const struct herd_peer *)a)->cap.peer_id,
+		      ((const struct herd_peer *)b)->cap.peer_id);
 }
 
 size_t herd_peers_snapshot(struct herd_peers *t, int64_t now_ms, struct herd_peer **out)
@@ -145,7 +146,8 @@ size_t herd_peers_snapshot(struct herd_peers *t, int64_t now_ms, struct herd_pee
 	return n;
 }
 
-bool herd_peers_lookup(struct herd_peers *t, const char *peer_id, int64_t now_ms, struct herd_peer *out)
+bool herd_peers_lookup(struct herd_peers *t, const char *peer_id, int64_t now_ms,
+		       struct herd_peer *out)
 {
 	now_ms = now_or(now_ms);
 	pthread_mutex_lock(&t->mu);
@@ -157,7 +159,8 @@ bool herd_peers_lookup(struct herd_peers *t, const char *peer_id, int64_t now_ms
 	return found;
 }
 
-enum herd_err herd_peers_set_reputation(struct herd_peers *t, const char *peer_id, double reputation)
+enum herd_err herd_peers_set_reputation(struct herd_peers *t, const char *peer_id,
+					double reputation)
 {
 	if (isnan(reputation))
 		return herd_fail(HERD_ERR_BAD_INPUT, "reputation: must be a number, got NaN");
@@ -167,7 +170,8 @@ enum herd_err herd_peers_set_reputation(struct herd_peers *t, const char *peer_i
 	if (p)
 		p->reputation = reputation;
 	pthread_mutex_unlock(&t->mu);
-	return p ? HERD_OK : herd_fail(HERD_ERR_NOT_FOUND, "peer %s: not in the peer table", peer_id);
+	return p ? HERD_OK
+		 : herd_fail(HERD_ERR_NOT_FOUND, "peer %s: not in the peer table", peer_id);
 }
 
 /* ---- FIND_NODES ---- */
@@ -201,7 +205,8 @@ enum herd_err herd_find_nodes_parse(const json_t *params, struct herd_find_nodes
 	json_t *v;
 	enum herd_err err = HERD_OK;
 	int64_t x;
-	json_object_foreach((json_t *)params, key, v) {
+	json_object_foreach((json_t *)params, key, v)
+	{
 		if (!strcmp(key, "min_cpu_cores")) {
 			if ((err = nonneg_int(v, key, HERD_CAP_MAX_CORES, &x)))
 				return err;
@@ -218,7 +223,8 @@ enum herd_err herd_find_nodes_parse(const json_t *params, struct herd_find_nodes
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) > HERD_CAP_MAX_NAME ||
 			    strlen(json_string_value(v)) != json_string_length(v))
-				return BADP("model_name: must be a string of 1..%d chars", HERD_CAP_MAX_NAME);
+				return BADP("model_name: must be a string of 1..%d chars",
+					    HERD_CAP_MAX_NAME);
 			memcpy(out->model_name, json_string_value(v), json_string_length(v) + 1);
 		} else if (!strcmp(key, "max_load")) {
 			if (!json_is_number(v) || json_number_value(v) < 0)

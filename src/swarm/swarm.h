@@ -24,14 +24,16 @@
 
 #define HERD_PEER_ID_HEX 32    /* hex chars of a peer id (16 bytes) */
 #define HERD_PUBLIC_KEY_LEN 32 /* ed25519 public key bytes */
-#define HERD_SECRET_KEY_LEN 64 /* ed25519 secret key bytes (libsodium layout: seed || public key) */
+#define HERD_SECRET_KEY_LEN 64 /* ed25519 secret key bytes (libsodium layout: seed || public key)  \
+				*/
 #define HERD_SIGNATURE_LEN 64  /* ed25519 signature bytes */
 
 /* A node's identity. The secret key never leaves the process. */
 struct herd_identity {
 	uint8_t public_key[HERD_PUBLIC_KEY_LEN];
 	uint8_t secret_key[HERD_SECRET_KEY_LEN];
-	char peer_id[HERD_PEER_ID_HEX + 1]; /* hex of the first 16 bytes of BLAKE2b-256(public_key) */
+	char peer_id[HERD_PEER_ID_HEX +
+		     1]; /* hex of the first 16 bytes of BLAKE2b-256(public_key) */
 };
 
 /* Loads DIR/identity.key, or creates it (mode 0600; DIR is created, mode 0700, when missing)
@@ -50,9 +52,10 @@ int64_t herd_unix_ms(void);
 
 struct herd_model_cap {
 	char name[HERD_CAP_MAX_NAME + 1]; /* the name requests use (-m NAME=...) */
-	uint64_t size_bytes;              /* size of the GGUF file */
-	char sha256[65];                  /* of the GGUF file, lower-case hex */
-	char tensor_types[HERD_CAP_MAX_TENSOR_TYPES][HERD_CAP_MAX_TYPE_NAME + 1]; /* "q8_0", "f32" */
+	uint64_t size_bytes;		  /* size of the GGUF file */
+	char sha256[65];		  /* of the GGUF file, lower-case hex */
+	char tensor_types[HERD_CAP_MAX_TENSOR_TYPES]
+			 [HERD_CAP_MAX_TYPE_NAME + 1]; /* "q8_0", "f32" */
 	int n_tensor_types;
 	double tokens_per_s; /* measured generation speed; 0 = not measured yet */
 };
@@ -61,11 +64,12 @@ struct herd_model_cap {
 struct herd_capability {
 	char peer_id[HERD_PEER_ID_HEX + 1];
 	uint8_t public_key[HERD_PUBLIC_KEY_LEN];
-	char address[HERD_CAP_MAX_ADDRESS + 1]; /* "host:port" of the HTTP API, reachable by others */
-	char swarm[HERD_CAP_MAX_SWARM + 1];     /* [A-Za-z0-9._-]{1,64} */
-	int cpu_cores;                          /* 1..HERD_CAP_MAX_CORES */
-	int64_t memory_mb;                      /* 1..HERD_CAP_MAX_MEMORY_MB */
-	bool has_gpu;                           /* false: "gpu": null (herd has no GPU backend yet) */
+	char address[HERD_CAP_MAX_ADDRESS +
+		     1];		    /* "host:port" of the HTTP API, reachable by others */
+	char swarm[HERD_CAP_MAX_SWARM + 1]; /* [A-Za-z0-9._-]{1,64} */
+	int cpu_cores;			    /* 1..HERD_CAP_MAX_CORES */
+	int64_t memory_mb;		    /* 1..HERD_CAP_MAX_MEMORY_MB */
+	bool has_gpu;			    /* false: "gpu": null (herd has no GPU backend yet) */
 	char gpu_name[HERD_CAP_MAX_NAME + 1];
 	int64_t gpu_memory_mb;
 	struct herd_model_cap models[HERD_CAP_MAX_MODELS];
@@ -75,7 +79,7 @@ struct herd_capability {
 	int queued;  /* fragments waiting, >= 0 */
 	char version[HERD_CAP_MAX_VERSION + 1];
 	int64_t timestamp_ms; /* Unix ms when the record was signed */
-	uint64_t seq;         /* grows with every announce of one identity (< 2^53) */
+	uint64_t seq;	      /* grows with every announce of one identity (< 2^53) */
 };
 
 /* Fills cap with this machine's measurements and the identity: cpu_cores (sysconf online
@@ -89,8 +93,8 @@ enum herd_err herd_capability_measure(const struct herd_identity *id, struct her
  * node never announces a record others refuse; the first bad field is named in the message
  * ("capability.slots: must be 1..256, got 0"). *out is malloc'd, NUL-terminated, *out_len
  * excludes the NUL; caller frees. HERD_ERR_LIMIT when the record exceeds HERD_CAP_MAX_BYTES. */
-enum herd_err herd_capability_encode(const struct herd_capability *cap, const struct herd_identity *id,
-				     char **out, size_t *out_len);
+enum herd_err herd_capability_encode(const struct herd_capability *cap,
+				     const struct herd_identity *id, char **out, size_t *out_len);
 
 /* Decodes and checks a record received from anyone: size, JSON, every field's type and range,
  * address syntax, peer id = id of the public key, timestamp at most HERD_CAP_MAX_FUTURE_MS
@@ -98,8 +102,8 @@ enum herd_err herd_capability_encode(const struct herd_capability *cap, const st
  * stale copies cost little), then the signature over the canonical bytes. On error *out is
  * unspecified and the message names the field ("capability.peer_id: does not match
  * public_key"). Unknown fields are allowed (they are covered by the signature). */
-enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_ms, int64_t max_age_ms,
-				     struct herd_capability *out);
+enum herd_err herd_capability_decode(const void *data, size_t len, int64_t now_ms,
+				     int64_t max_age_ms, struct herd_capability *out);
 
 /* The record's fields as a new JSON object (no signature): the shape of docs/protocol.md.
  * Caller owns the reference. */
@@ -108,8 +112,8 @@ json_t *herd_capability_to_json(const struct herd_capability *cap);
 /* One entry of the peer table. */
 struct herd_peer {
 	struct herd_capability cap;
-	double reputation;      /* 0..1, default 1.0; set by the scheduler */
-	int64_t first_seen_ms;  /* Unix ms when this table first saw the peer */
+	double reputation;     /* 0..1, default 1.0; set by the scheduler */
+	int64_t first_seen_ms; /* Unix ms when this table first saw the peer */
 };
 
 /* The peer table: the newest valid record per peer id. Thread-safe (one mutex). */
@@ -138,10 +142,12 @@ size_t herd_peers_expire(struct herd_peers *t, int64_t now_ms);
 size_t herd_peers_snapshot(struct herd_peers *t, int64_t now_ms, struct herd_peer **out);
 
 /* Copies the fresh entry of peer_id into *out; false when there is none. */
-bool herd_peers_lookup(struct herd_peers *t, const char *peer_id, int64_t now_ms, struct herd_peer *out);
+bool herd_peers_lookup(struct herd_peers *t, const char *peer_id, int64_t now_ms,
+		       struct herd_peer *out);
 
 /* Sets a peer's reputation (clamped to 0..1). HERD_ERR_NOT_FOUND when the peer is unknown. */
-enum herd_err herd_peers_set_reputation(struct herd_peers *t, const char *peer_id, double reputation);
+enum herd_err herd_peers_set_reputation(struct herd_peers *t, const char *peer_id,
+					double reputation);
 
 /* FIND_NODES filters. Zero / false / "" / negative max_load mean "no filter". */
 struct herd_find_nodes {
@@ -149,8 +155,8 @@ struct herd_find_nodes {
 	int64_t min_memory_mb;
 	bool requires_gpu;
 	char model_name[HERD_CAP_MAX_NAME + 1]; /* peer must list this model */
-	double max_load;                        /* (running + queued) / slots must be <= this; < 0: any */
-	int limit;                              /* at most this many results; 0 = all */
+	double max_load; /* (running + queued) / slots must be <= this; < 0: any */
+	int limit;	 /* at most this many results; 0 = all */
 };
 
 /* No filters, max_load -1, limit 0. */
@@ -177,12 +183,12 @@ json_t *herd_peer_to_json(const struct herd_peer *p);
 struct herd_dht;
 
 struct herd_dht_params {
-	uint16_t port;                 /* UDP port of the DHT runner; 0 = any (see herd_dht_port) */
-	const char *const *bootstrap;  /* "HOST:PORT" strings; none = first node of the swarm */
+	uint16_t port;		      /* UDP port of the DHT runner; 0 = any (see herd_dht_port) */
+	const char *const *bootstrap; /* "HOST:PORT" strings; none = first node of the swarm */
 	size_t n_bootstrap;
-	const char *swarm;             /* swarm name; swarms never see each other */
-	int64_t announce_interval_ms;  /* re-announce period (default 3000) */
-	int64_t get_interval_ms;       /* full get of the swarm key besides the listen (default 5000) */
+	const char *swarm;	      /* swarm name; swarms never see each other */
+	int64_t announce_interval_ms; /* re-announce period (default 3000) */
+	int64_t get_interval_ms; /* full get of the swarm key besides the listen (default 5000) */
 };
 
 /* Defaults: port 0, no bootstrap, swarm "default", 3000 / 5000 ms. */
@@ -190,8 +196,9 @@ struct herd_dht_params herd_dht_default_params(void);
 
 /* Starts a runner, bootstraps, listens on the swarm key and feeds peers (borrowed: it must
  * outlive the herd_dht). Our own record goes into peers too (the node is a worker as well);
- * filter by id.peer_id where only others are wanted. Nothing is announced until herd_dht_announce. The record's staleness
- * window is the peer table's. *out on success; caller frees with herd_dht_free. */
+ * filter by id.peer_id where only others are wanted. Nothing is announced until herd_dht_announce.
+ * The record's staleness window is the peer table's. *out on success; caller frees with
+ * herd_dht_free. */
 enum herd_err herd_dht_start(const struct herd_dht_params *p, const struct herd_identity *id,
 			     struct herd_peers *peers, struct herd_dht **out);
 

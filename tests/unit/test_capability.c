@@ -67,7 +67,8 @@ static void identity_created_then_reloaded(void **state)
 	/* the key pair signs and verifies */
 	uint8_t sig[64];
 	crypto_sign_detached(sig, NULL, (const uint8_t *)"x", 1, b.secret_key);
-	assert_int_equal(crypto_sign_verify_detached(sig, (const uint8_t *)"x", 1, a.public_key), 0);
+	assert_int_equal(crypto_sign_verify_detached(sig, (const uint8_t *)"x", 1, a.public_key),
+			 0);
 
 	/* a different dir gives a different identity */
 	struct herd_identity c;
@@ -213,7 +214,8 @@ static void record_round_trip(void **state)
 	assert_int_equal(sodium_hex2bin(sig, 64, sighex, 128, NULL, NULL, NULL), 0);
 	json_object_del(o, "sig");
 	char *body = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-	assert_int_equal(crypto_sign_verify_detached(sig, (uint8_t *)body, strlen(body), ident.public_key), 0);
+	assert_int_equal(
+	    crypto_sign_verify_detached(sig, (uint8_t *)body, strlen(body), ident.public_key), 0);
 	assert_non_null(strstr(body, "\"load\":{\"queued\":2,\"running\":1}"));
 	free(body);
 	json_decref(o);
@@ -254,7 +256,8 @@ static enum herd_err tampered(void (*edit)(json_t *), bool resign, int64_t now_m
 	}
 	char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
 	json_decref(o);
-	enum herd_err err = herd_capability_decode(out, strlen(out), now_ms ? now_ms : herd_unix_ms(), 15000, &d);
+	enum herd_err err =
+	    herd_capability_decode(out, strlen(out), now_ms ? now_ms : herd_unix_ms(), 15000, &d);
 	free(out);
 	return err;
 }
@@ -263,10 +266,13 @@ static enum herd_err tampered(void (*edit)(json_t *), bool resign, int64_t now_m
 	do {                                                                                       \
 		assert_int_equal(tampered(edit, resign, 0), code);                                 \
 		if (!strstr(herd_last_error(), msg))                                               \
-			fail_msg("expected \"%s\" in \"%s\"", msg, herd_last_error());            \
+			fail_msg("expected \"%s\" in \"%s\"", msg, herd_last_error());             \
 	} while (0)
 
-static void more_cores(json_t *o) { json_object_set_new(o, "cpu_cores", json_integer(512)); }
+static void more_cores(json_t *o)
+{
+	json_object_set_new(o, "cpu_cores", json_integer(512));
+}
 static void flip_sig(json_t *o)
 {
 	char s[129];
@@ -274,7 +280,10 @@ static void flip_sig(json_t *o)
 	s[10] = s[10] == '0' ? '1' : '0';
 	json_object_set_new(o, "sig", json_string(s));
 }
-static void other_peer_id(json_t *o) { json_object_set_new(o, "peer_id", json_string("0123456789abcdef0123456789abcdef")); }
+static void other_peer_id(json_t *o)
+{
+	json_object_set_new(o, "peer_id", json_string("0123456789abcdef0123456789abcdef"));
+}
 static void other_key(json_t *o)
 {
 	struct herd_identity x;
@@ -291,58 +300,113 @@ static void huge(json_t *o)
 	json_object_set_new(o, "padding", json_string(pad));
 	free(pad);
 }
-static void cores_as_string(json_t *o) { json_object_set_new(o, "cpu_cores", json_string("4")); }
+static void cores_as_string(json_t *o)
+{
+	json_object_set_new(o, "cpu_cores", json_string("4"));
+}
 static void tps_as_string(json_t *o)
 {
 	json_t *m = json_array_get(json_object_get(o, "models"), 0);
 	json_object_set_new(m, "tokens_per_s", json_string("fast"));
 }
-static void gpu_number(json_t *o) { json_object_set_new(o, "gpu", json_integer(1)); }
-static void no_slots(json_t *o) { json_object_del(o, "slots"); }
-static void no_sig(json_t *o) { json_object_del(o, "sig"); }
-static void no_model_sha(json_t *o) { json_object_del(json_array_get(json_object_get(o, "models"), 1), "sha256"); }
-static void unspecified_address(json_t *o) { json_object_set_new(o, "address", json_string("0.0.0.0:8080")); }
-static void bad_port(json_t *o) { json_object_set_new(o, "address", json_string("node1.example:99999")); }
-static void no_port(json_t *o) { json_object_set_new(o, "address", json_string("node1.example")); }
-static void zero_slots(json_t *o) { json_object_set_new(o, "slots", json_integer(0)); }
-static void too_busy(json_t *o) { json_object_set_new(json_object_get(o, "load"), "running", json_integer(5)); }
-static void future(json_t *o) { json_object_set_new(o, "timestamp", json_integer(herd_unix_ms() + 3600000)); }
-static void old(json_t *o) { json_object_set_new(o, "timestamp", json_integer(herd_unix_ms() - 60000)); }
-static void bad_swarm(json_t *o) { json_object_set_new(o, "swarm", json_string("a b")); }
+static void gpu_number(json_t *o)
+{
+	json_object_set_new(o, "gpu", json_integer(1));
+}
+static void no_slots(json_t *o)
+{
+	json_object_del(o, "slots");
+}
+static void no_sig(json_t *o)
+{
+	json_object_del(o, "sig");
+}
+static void no_model_sha(json_t *o)
+{
+	json_object_del(json_array_get(json_object_get(o, "models"), 1), "sha256");
+}
+static void unspecified_address(json_t *o)
+{
+	json_object_set_new(o, "address", json_string("0.0.0.0:8080"));
+}
+static void bad_port(json_t *o)
+{
+	json_object_set_new(o, "address", json_string("node1.example:99999"));
+}
+static void no_port(json_t *o)
+{
+	json_object_set_new(o, "address", json_string("node1.example"));
+}
+static void zero_slots(json_t *o)
+{
+	json_object_set_new(o, "slots", json_integer(0));
+}
+static void too_busy(json_t *o)
+{
+	json_object_set_new(json_object_get(o, "load"), "running", json_integer(5));
+}
+static void future(json_t *o)
+{
+	json_object_set_new(o, "timestamp", json_integer(herd_unix_ms() + 3600000));
+}
+static void old(json_t *o)
+{
+	json_object_set_new(o, "timestamp", json_integer(herd_unix_ms() - 60000));
+}
+static void bad_swarm(json_t *o)
+{
+	json_object_set_new(o, "swarm", json_string("a b"));
+}
 static void too_many_models(json_t *o)
 {
 	json_t *ms = json_object_get(o, "models");
 	for (int i = 0; i < 8; i++)
 		json_array_append(ms, json_array_get(ms, 1));
 }
-static void newer_field(json_t *o) { json_object_set_new(o, "zz_future_field", json_string("ok")); }
+static void newer_field(json_t *o)
+{
+	json_object_set_new(o, "zz_future_field", json_string("ok"));
+}
 
 static void tampered_records_are_refused(void **state)
 {
 	(void)state;
 	/* changed after signing */
-	assert_refused(more_cores, false, HERD_ERR_BAD_INPUT, "capability.sig: signature does not verify");
-	assert_refused(flip_sig, false, HERD_ERR_BAD_INPUT, "capability.sig: signature does not verify");
+	assert_refused(more_cores, false, HERD_ERR_BAD_INPUT,
+		       "capability.sig: signature does not verify");
+	assert_refused(flip_sig, false, HERD_ERR_BAD_INPUT,
+		       "capability.sig: signature does not verify");
 	assert_refused(no_sig, false, HERD_ERR_BAD_INPUT, "capability.sig: missing");
 	/* identity: a peer id that is not the key's, a key that is not the signer's */
-	assert_refused(other_peer_id, true, HERD_ERR_BAD_INPUT, "capability.peer_id: does not match public_key");
-	assert_refused(other_key, true, HERD_ERR_BAD_INPUT, "capability.peer_id: does not match public_key");
+	assert_refused(other_peer_id, true, HERD_ERR_BAD_INPUT,
+		       "capability.peer_id: does not match public_key");
+	assert_refused(other_key, true, HERD_ERR_BAD_INPUT,
+		       "capability.peer_id: does not match public_key");
 	/* size */
 	assert_refused(huge, true, HERD_ERR_LIMIT, "capability: record is");
 	/* types and missing fields, even when properly signed */
-	assert_refused(cores_as_string, true, HERD_ERR_BAD_INPUT, "capability.cpu_cores: must be an integer");
-	assert_refused(tps_as_string, true, HERD_ERR_BAD_INPUT, "capability.models[0].tokens_per_s: must be a number");
-	assert_refused(gpu_number, true, HERD_ERR_BAD_INPUT, "capability.gpu: must be null or an object");
+	assert_refused(cores_as_string, true, HERD_ERR_BAD_INPUT,
+		       "capability.cpu_cores: must be an integer");
+	assert_refused(tps_as_string, true, HERD_ERR_BAD_INPUT,
+		       "capability.models[0].tokens_per_s: must be a number");
+	assert_refused(gpu_number, true, HERD_ERR_BAD_INPUT,
+		       "capability.gpu: must be null or an object");
 	assert_refused(no_slots, true, HERD_ERR_BAD_INPUT, "capability.slots: missing");
-	assert_refused(no_model_sha, true, HERD_ERR_BAD_INPUT, "capability.models[1].sha256: missing");
+	assert_refused(no_model_sha, true, HERD_ERR_BAD_INPUT,
+		       "capability.models[1].sha256: missing");
 	/* ranges and syntax */
-	assert_refused(unspecified_address, true, HERD_ERR_BAD_INPUT, "capability.address: host must not be the unspecified address");
-	assert_refused(bad_port, true, HERD_ERR_BAD_INPUT, "capability.address: port must be 1..65535");
+	assert_refused(unspecified_address, true, HERD_ERR_BAD_INPUT,
+		       "capability.address: host must not be the unspecified address");
+	assert_refused(bad_port, true, HERD_ERR_BAD_INPUT,
+		       "capability.address: port must be 1..65535");
 	assert_refused(no_port, true, HERD_ERR_BAD_INPUT, "capability.address: must be host:port");
-	assert_refused(zero_slots, true, HERD_ERR_BAD_INPUT, "capability.slots: must be 1..256, got 0");
-	assert_refused(too_busy, true, HERD_ERR_BAD_INPUT, "capability.load.running: must be 0..slots (4), got 5");
+	assert_refused(zero_slots, true, HERD_ERR_BAD_INPUT,
+		       "capability.slots: must be 1..256, got 0");
+	assert_refused(too_busy, true, HERD_ERR_BAD_INPUT,
+		       "capability.load.running: must be 0..slots (4), got 5");
 	assert_refused(bad_swarm, true, HERD_ERR_BAD_INPUT, "capability.swarm:");
-	assert_refused(too_many_models, true, HERD_ERR_BAD_INPUT, "capability.models: must have 0..8 entries, got 10");
+	assert_refused(too_many_models, true, HERD_ERR_BAD_INPUT,
+		       "capability.models: must have 0..8 entries, got 10");
 	/* time */
 	assert_refused(future, true, HERD_ERR_BAD_INPUT, "capability.timestamp:");
 	assert_refused(old, true, HERD_ERR_BAD_INPUT, "capability.timestamp: stale");
@@ -355,11 +419,14 @@ static void garbage_is_refused(void **state)
 {
 	(void)state;
 	struct herd_capability d;
-	const char *cases[] = {"", "[]", "{", "null", "{\"peer_id\":1}", "{\"a\":1,\"a\":2}", "\xff\xfe"};
+	const char *cases[] = {"",	  "[]", "{", "null", "{\"peer_id\":1}", "{\"a\":1,\"a\":2}",
+			       "\xff\xfe"};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-		assert_int_equal(herd_capability_decode(cases[i], strlen(cases[i]), herd_unix_ms(), 0, &d),
-				 HERD_ERR_BAD_INPUT);
-	assert_int_equal(herd_capability_decode("{}", 2, herd_unix_ms(), 0, &d), HERD_ERR_BAD_INPUT);
+		assert_int_equal(
+		    herd_capability_decode(cases[i], strlen(cases[i]), herd_unix_ms(), 0, &d),
+		    HERD_ERR_BAD_INPUT);
+	assert_int_equal(herd_capability_decode("{}", 2, herd_unix_ms(), 0, &d),
+			 HERD_ERR_BAD_INPUT);
 	assert_string_equal(herd_last_error(), "capability.peer_id: missing");
 }
 
@@ -391,7 +458,8 @@ static void encode_refuses_what_decode_would(void **state)
 		memset(m->sha256, 'f', 64);
 		m->n_tensor_types = HERD_CAP_MAX_TENSOR_TYPES;
 		for (int j = 0; j < m->n_tensor_types; j++)
-			snprintf(m->tensor_types[j], sizeof m->tensor_types[j], "iq2_xx%c", (char)('0' + j));
+			snprintf(m->tensor_types[j], sizeof m->tensor_types[j], "iq2_xx%c",
+				 (char)('0' + j));
 		m->tokens_per_s = 123.456;
 		m->size_bytes = 1ull << 40;
 	}
@@ -404,11 +472,11 @@ static void encode_refuses_what_decode_would(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(identity_created_then_reloaded),
-	cmocka_unit_test(identity_corrupt_file_is_an_error),
-	cmocka_unit_test_setup(machine_is_measured, setup),
-	cmocka_unit_test_setup(record_round_trip, setup),
-	cmocka_unit_test_setup(tampered_records_are_refused, setup),
-	cmocka_unit_test_setup(garbage_is_refused, setup),
-	cmocka_unit_test_setup(encode_refuses_what_decode_would, setup),
+    cmocka_unit_test(identity_created_then_reloaded),
+    cmocka_unit_test(identity_corrupt_file_is_an_error),
+    cmocka_unit_test_setup(machine_is_measured, setup),
+    cmocka_unit_test_setup(record_round_trip, setup),
+    cmocka_unit_test_setup(tampered_records_are_refused, setup),
+    cmocka_unit_test_setup(garbage_is_refused, setup),
+    cmocka_unit_test_setup(encode_refuses_what_decode_would, setup),
 }))

@@ -14,8 +14,8 @@
 
 #define NOW 1700000000000ll /* a fixed "now" for the hand-built table */
 
-static struct herd_capability peer(const char *name, int cores, int64_t mem_mb, int slots, int running,
-				   const char *model, double tps)
+static struct herd_capability peer(const char *name, int cores, int64_t mem_mb, int slots,
+				   int running, const char *model, double tps)
 {
 	struct herd_identity id;
 	herd_identity_generate(&id);
@@ -45,11 +45,11 @@ static void find_nodes_filters_and_orders(void **state)
 {
 	(void)state;
 	struct herd_peers *t = herd_peers_new(15000);
-	struct herd_capability a = peer("a", 8, 16000, 4, 0, "llama", 100);  /* 4 free × 100 = 400 */
-	struct herd_capability b = peer("b", 2, 4000, 2, 0, "llama", 300);   /* 2 free × 300 = 600 */
+	struct herd_capability a = peer("a", 8, 16000, 4, 0, "llama", 100); /* 4 free × 100 = 400 */
+	struct herd_capability b = peer("b", 2, 4000, 2, 0, "llama", 300); /* 2 free × 300 = 600 */
 	struct herd_capability c = peer("c", 16, 64000, 2, 2, "llama", 900); /* full */
 	struct herd_capability d = peer("d", 8, 16000, 4, 1, "other", 50);   /* other model */
-	struct herd_capability e = peer("e", 32, 128000, 8, 0, NULL, 0);    /* no models */
+	struct herd_capability e = peer("e", 32, 128000, 8, 0, NULL, 0);     /* no models */
 	e.has_gpu = true;
 	strcpy(e.gpu_name, "H200");
 	struct herd_capability *all[] = {&a, &b, &c, &d, &e};
@@ -103,7 +103,8 @@ static void find_nodes_filters_and_orders(void **state)
 	assert_int_equal(herd_peers_find(t, &q, NOW, &r), 0);
 	assert_null(r);
 
-	assert_int_equal(herd_peers_set_reputation(t, "00000000000000000000000000000000", 1), HERD_ERR_NOT_FOUND);
+	assert_int_equal(herd_peers_set_reputation(t, "00000000000000000000000000000000", 1),
+			 HERD_ERR_NOT_FOUND);
 	herd_peers_free(t);
 }
 
@@ -150,7 +151,8 @@ static void table_keeps_newest_and_drops_stale(void **state)
 static void peer_json_has_the_fields(void **state)
 {
 	(void)state;
-	struct herd_peer p = {.cap = peer("10.0.0.7", 8, 16000, 4, 1, "llama", 42.5), .reputation = 0.75};
+	struct herd_peer p = {.cap = peer("10.0.0.7", 8, 16000, 4, 1, "llama", 42.5),
+			      .reputation = 0.75};
 	p.cap.queued = 1;
 	json_t *o = herd_peer_to_json(&p);
 	assert_string_equal(json_string_value(json_object_get(o, "address")), "10.0.0.7:8080");
@@ -162,7 +164,8 @@ static void peer_json_has_the_fields(void **state)
 	assert_null(json_object_get(o, "sig"));
 	json_t *m = json_array_get(json_object_get(o, "models"), 0);
 	assert_string_equal(json_string_value(json_object_get(m, "name")), "llama");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "load"), "running")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "load"), "running")),
+			 1);
 	json_decref(o);
 }
 
@@ -196,21 +199,22 @@ static void find_nodes_params_are_checked(void **state)
 	struct {
 		const char *in, *msg;
 	} bad[] = {
-		{"{\"min_cpu_cores\":-1}", "params.min_cpu_cores: must be a non-negative integer"},
-		{"{\"min_cpu_cores\":\"4\"}", "params.min_cpu_cores: must be a non-negative integer"},
-		{"{\"min_cpu_cores\":1.5}", "params.min_cpu_cores: must be a non-negative integer"},
-		{"{\"min_memory_mb\":true}", "params.min_memory_mb: must be a non-negative integer"},
-		{"{\"requires_gpu\":1}", "params.requires_gpu: must be a boolean"},
-		{"{\"model_name\":\"\"}", "params.model_name: must be a string of 1..64 chars"},
-		{"{\"max_load\":-0.1}", "params.max_load: must be a non-negative number"},
-		{"{\"limit\":5000}", "params.limit: must be at most 4096, got 5000"},
-		{"{\"min_cores\":4}", "params.min_cores: unknown field"},
-		{"[1]", "params: must be an object"},
+	    {"{\"min_cpu_cores\":-1}", "params.min_cpu_cores: must be a non-negative integer"},
+	    {"{\"min_cpu_cores\":\"4\"}", "params.min_cpu_cores: must be a non-negative integer"},
+	    {"{\"min_cpu_cores\":1.5}", "params.min_cpu_cores: must be a non-negative integer"},
+	    {"{\"min_memory_mb\":true}", "params.min_memory_mb: must be a non-negative integer"},
+	    {"{\"requires_gpu\":1}", "params.requires_gpu: must be a boolean"},
+	    {"{\"model_name\":\"\"}", "params.model_name: must be a string of 1..64 chars"},
+	    {"{\"max_load\":-0.1}", "params.max_load: must be a non-negative number"},
+	    {"{\"limit\":5000}", "params.limit: must be at most 4096, got 5000"},
+	    {"{\"min_cores\":4}", "params.min_cores: unknown field"},
+	    {"[1]", "params: must be an object"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(parse(bad[i].in, &q), HERD_ERR_BAD_INPUT);
 		if (strncmp(herd_last_error(), bad[i].msg, strlen(bad[i].msg)))
-			fail_msg("%s: expected \"%s\", got \"%s\"", bad[i].in, bad[i].msg, herd_last_error());
+			fail_msg("%s: expected \"%s\", got \"%s\"", bad[i].in, bad[i].msg,
+				 herd_last_error());
 	}
 }
 
@@ -354,7 +358,8 @@ static void dead_node_vanishes(void **state)
 	/* it stops refreshing: its value lingers in the DHT, but the survivors drop it */
 	double t0 = herd_now_ms();
 	node_stop(&ns[2]);
-	assert_true(WAIT_UNTIL(!sees(&ns[0], gone, NULL) && !sees(&ns[1], gone, NULL), 3 * stale_ms));
+	assert_true(
+	    WAIT_UNTIL(!sees(&ns[0], gone, NULL) && !sees(&ns[1], gone, NULL), 3 * stale_ms));
 	double took = herd_now_ms() - t0;
 	assert_true(took <= stale_ms + 500);
 	assert_true(all_see(ns, 2, 2));
@@ -380,7 +385,9 @@ static void bad_params_are_refused(void **state)
 	p.bootstrap = boots;
 	p.n_bootstrap = 1;
 	assert_int_equal(herd_dht_start(&p, &id, t, &d), HERD_ERR_BAD_INPUT);
-	assert_string_equal(herd_last_error(), "bootstrap[0]: must be HOST:PORT with port 1..65535, got \"127.0.0.1\"");
+	assert_string_equal(
+	    herd_last_error(),
+	    "bootstrap[0]: must be HOST:PORT with port 1..65535, got \"127.0.0.1\"");
 	p.n_bootstrap = 0;
 	p.swarm = "no spaces";
 	assert_int_equal(herd_dht_start(&p, &id, t, &d), HERD_ERR_BAD_INPUT);
@@ -390,11 +397,11 @@ static void bad_params_are_refused(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(find_nodes_filters_and_orders),
-	cmocka_unit_test(table_keeps_newest_and_drops_stale),
-	cmocka_unit_test(peer_json_has_the_fields),
-	cmocka_unit_test(find_nodes_params_are_checked),
-	cmocka_unit_test(runners_find_each_other),
-	cmocka_unit_test(dead_node_vanishes),
-	cmocka_unit_test(bad_params_are_refused),
+    cmocka_unit_test(find_nodes_filters_and_orders),
+    cmocka_unit_test(table_keeps_newest_and_drops_stale),
+    cmocka_unit_test(peer_json_has_the_fields),
+    cmocka_unit_test(find_nodes_params_are_checked),
+    cmocka_unit_test(runners_find_each_other),
+    cmocka_unit_test(dead_node_vanishes),
+    cmocka_unit_test(bad_params_are_refused),
 }))
