@@ -38,4 +38,19 @@
 #define HERD_HTTP_CONNECT_TIMEOUT_MS 5000     /* a live peer on a LAN answers a SYN in milliseconds */
 #define HERD_HTTP_DEFAULT_TIMEOUT_MS 30000    /* blocking JSON calls (PING, NODE_INFO); jobs pass their own */
 
+/* ---- swarm: discovery (capability records from the DHT are input from strangers) ---- */
+#define HERD_CAP_MAX_BYTES 4096               /* one signed record; real ones are ~600 bytes, DHT values must stay < 64 KiB */
+#define HERD_CAP_MAX_MODELS 8                 /* models listed in a record: 8 full entries still fit 4 KiB */
+#define HERD_CAP_MAX_TENSOR_TYPES 6           /* tensor types listed per model (q4_0, q8_0, f16, f32 ...) */
+#define HERD_CAP_MAX_TYPE_NAME 15             /* "q4_k", "iq2_xxs": the longest ggml type name is 7 */
+#define HERD_CAP_MAX_NAME 64                  /* model names (the -m NAME) */
+#define HERD_CAP_MAX_SWARM 64                 /* swarm names: part of the DHT key string */
+#define HERD_CAP_MAX_ADDRESS 128              /* "host:port"; DNS names can be 253 but fit the record budget */
+#define HERD_CAP_MAX_VERSION 32               /* herd version string */
+#define HERD_CAP_MAX_CORES 65536              /* cpu_cores: larger is a lie */
+#define HERD_CAP_MAX_MEMORY_MB (1ll << 32)    /* memory_mb: 4 PiB, larger is a lie */
+#define HERD_CAP_MAX_FUTURE_MS 60000          /* a record stamped further ahead of our clock is refused (skew or a lie) */
+#define HERD_CAP_MAX_TOKENS_PER_S 1e7         /* measured speed: larger is a lie */
+#define HERD_DHT_MAX_BOOTSTRAP 64             /* --bootstrap addresses */
+
 #endif
