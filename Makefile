@@ -26,7 +26,7 @@ demo: all
 	./$(BUILD)/herd demo
 
 bench: all
-	bash bench/run.sh
+	bash bench/engine.sh
 
 format:
 	clang-format -i src/*/*.[ch] tests/*/*.[ch] bench/*.c 2>/dev/null || true

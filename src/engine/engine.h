@@ -123,6 +123,28 @@ int64_t herd_gguf_tensor_count(const struct herd_gguf *g);
 const struct herd_tensor *herd_gguf_tensor(const struct herd_gguf *g, int64_t i);
 const struct herd_tensor *herd_gguf_find_tensor(const struct herd_gguf *g, const char *name);
 
+/* ---- writing GGUF files (herd synth, tests) ---- */
+struct herd_gguf_writer;
+struct herd_gguf_writer *herd_gguf_writer_new(uint64_t alignment); /* 0 = 32 */
+void herd_gguf_writer_free(struct herd_gguf_writer *w);
+/* Metadata, in the order added. Strings and arrays are copied. */
+void herd_gguf_writer_u32(struct herd_gguf_writer *w, const char *key, uint32_t v);
+void herd_gguf_writer_f32(struct herd_gguf_writer *w, const char *key, float v);
+void herd_gguf_writer_bool(struct herd_gguf_writer *w, const char *key, bool v);
+void herd_gguf_writer_str(struct herd_gguf_writer *w, const char *key, const char *v);
+/* Copies metadata pair i of g (any type, arrays included) under its own key. */
+void herd_gguf_writer_copy_kv(struct herd_gguf_writer *w, const struct herd_gguf *g, int64_t i);
+/* Raw pair: the value bytes exactly as GGUF stores them after the type (tests use this to
+ * write malformed values). */
+void herd_gguf_writer_raw(struct herd_gguf_writer *w, const char *key, uint32_t vtype, const void *val,
+			  size_t len);
+/* A tensor whose bytes fill(ud, index, buf, nbytes) writes when the file is saved (so huge
+ * files need no buffer of their size); ne has n_dims entries, ne[0] = row length. */
+typedef void herd_gguf_fill_fn(void *ud, int64_t index, void *buf, uint64_t nbytes);
+void herd_gguf_writer_tensor(struct herd_gguf_writer *w, const char *name, enum herd_type type, int n_dims,
+			     const int64_t *ne, herd_gguf_fill_fn *fill, void *ud);
+enum herd_err herd_gguf_writer_save(struct herd_gguf_writer *w, const char *path);
+
 /* ---- tokenizer ---- */
 struct herd_vocab;
 
