@@ -20,6 +20,8 @@
 #define HERD_GGUF_MAX_DIMS 4                  /* ggml tensors have at most 4 dimensions */
 #define HERD_MAX_VOCAB 1000000                /* tokens in a vocabulary */
 #define HERD_MAX_CONTEXT 131072               /* tokens of context a node will allocate */
+#define HERD_TOKEN_MAX_BYTES 65536            /* one vocabulary entry; real ones are < 1 KiB */
+#define HERD_TOKENIZE_MAX_BYTES (256u << 20)  /* one text to tokenize: the working copy is 3x, indexes are 32-bit */
 
 /* ---- engine: model, forward pass, sampling ---- */
 #define HERD_MAX_THREADS 512                  /* per context; beyond the core count threads only contend */
