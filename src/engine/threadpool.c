@@ -36,8 +36,14 @@ struct herd_pool {
 	void *arg;
 };
 
-static inline void cpu_relax(void)
+/* One poll of a spin loop. Every 64th poll yields the core: on a machine with more runnable
+ * threads than cores the thread we wait for may need this very core. */
+static inline void cpu_relax(int spins)
 {
+	if ((spins & 63) == 63) {
+		sched_yield();
+		return;
+	}
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -53,7 +59,7 @@ static void *worker_main(void *p)
 	for (;;) {
 		int spins = 0;
 		while (atomic_load_explicit(&pool->gen, memory_order_acquire) == seen && spins < SPIN_POLLS) {
-			cpu_relax();
+			cpu_relax(spins);
 			spins++;
 		}
 		pthread_mutex_lock(&pool->mu);
@@ -142,7 +148,7 @@ void herd_pool_run(struct herd_pool *p, void (*fn)(void *arg, int ith, int nth),
 
 	int spins = 0;
 	while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < SPIN_POLLS) {
-		cpu_relax();
+		cpu_relax(spins);
 		spins++;
 	}
 	if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
