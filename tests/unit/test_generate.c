@@ -242,14 +242,22 @@ static void perplexity_f32_matches_llama_cpp(void **state)
 	assert_int_equal(r.n_scored, 819);
 }
 
-static void perplexity_q8_0_and_q4_0_within_half_a_percent(void **state)
+/* llama.cpp's numbers for these two used its F16 KV cache; herd's is F32 (and the F32 model
+ * moves by 0.0002 between the two), so half a percent is the bound. */
+static void perplexity_q8_0_within_half_a_percent(void **state)
 {
 	(void)state;
 	struct herd_perplexity_result r;
 	double q8 = ppl_of(HERD_SHARED("models/stories260K-Q8_0.gguf"), 1, &r);
-	double q4 = ppl_of(HERD_SHARED("models/stories260K-Q4_0.gguf"), 2, &r);
 	if (fabs(q8 / 3.7523 - 1) > 0.005)
 		fail_msg("Q8_0 perplexity %.5f, llama.cpp 3.7523", q8);
+}
+
+static void perplexity_q4_0_within_half_a_percent(void **state)
+{
+	(void)state;
+	struct herd_perplexity_result r;
+	double q4 = ppl_of(HERD_SHARED("models/stories260K-Q4_0.gguf"), 2, &r);
 	if (fabs(q4 / 4.0028 - 1) > 0.005)
 		fail_msg("Q4_0 perplexity %.5f, llama.cpp 4.0028", q4);
 }
@@ -275,6 +283,7 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(prompt_longer_than_context_is_a_limit),
 	cmocka_unit_test(other_files_generate),
 	cmocka_unit_test(perplexity_f32_matches_llama_cpp),
-	cmocka_unit_test(perplexity_q8_0_and_q4_0_within_half_a_percent),
+	cmocka_unit_test(perplexity_q8_0_within_half_a_percent),
+	cmocka_unit_test(perplexity_q4_0_within_half_a_percent),
 	cmocka_unit_test(perplexity_refuses_bad_sizes),
 }))
