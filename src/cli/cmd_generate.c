@@ -13,9 +13,11 @@
 #include "engine.h"
 #include "limits.h"
 
-#define USAGE                                                                                           \
-	"usage: herd generate -m MODEL [-p PROMPT | -f FILE] [-n N] [--temp T] [--top-k K] [--top-p P]\n" \
-	"                     [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [-c CTX] [--ids]\n" \
+#define USAGE                                                                                      \
+	"usage: herd generate -m MODEL [-p PROMPT | -f FILE] [-n N] [--temp T] [--top-k K] "       \
+	"[--top-p P]\n"                                                                            \
+	"                     [--min-p P] [--repeat-penalty R] [--seed S] [-t THREADS] [-c CTX] "  \
+	"[--ids]\n"                                                                                \
 	"                     [--json]\n"
 
 static int bad(const char *fmt, const char *opt, const char *val)
@@ -61,7 +63,8 @@ static char *read_file(const char *path, size_t *len)
 	for (;;) {
 		if (n + 1 >= cap) {
 			if (cap > HERD_MAX_INPUT_BYTES) {
-				fprintf(stderr, "herd generate: %s: larger than %u bytes\n", path, HERD_MAX_INPUT_BYTES);
+				fprintf(stderr, "herd generate: %s: larger than %u bytes\n", path,
+					HERD_MAX_INPUT_BYTES);
 				free(buf);
 				fclose(f);
 				return NULL;
@@ -115,7 +118,11 @@ static json_t *json_text(const char *s, size_t n)
 	for (size_t i = 0; i < n;) {
 		size_t k = 1;
 		unsigned char b = (unsigned char)s[i];
-		size_t need = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 0;
+		size_t need = b < 0x80		   ? 1
+			      : (b & 0xE0) == 0xC0 ? 2
+			      : (b & 0xF0) == 0xE0 ? 3
+			      : (b & 0xF8) == 0xF0 ? 4
+						   : 0;
 		json_t *probe = need && i + need <= n ? json_stringn(s + i, need) : NULL;
 		if (probe) {
 			memcpy(out + o, s + i, need);
@@ -168,17 +175,21 @@ int herd_cmd_generate(int argc, char **argv)
 				return bad("%s: must be an integer 0..32768, got '%s'", a, val);
 		} else if (!strcmp(a, "-t")) {
 			if (!parse_long(val, 0, HERD_MAX_THREADS, &threads))
-				return bad("%s: must be an integer 0..512 (0 = all cores), got '%s'", a, val);
+				return bad(
+				    "%s: must be an integer 0..512 (0 = all cores), got '%s'", a,
+				    val);
 		} else if (!strcmp(a, "-c")) {
 			if (!parse_long(val, 0, HERD_MAX_CONTEXT, &n_ctx))
-				return bad("%s: must be an integer 0..131072 (0 = the model's, at most 4096), got '%s'", a,
-					   val);
+				return bad("%s: must be an integer 0..131072 (0 = the model's, at "
+					   "most 4096), got '%s'",
+					   a, val);
 		} else if (!strcmp(a, "--temp")) {
 			if (!parse_float(val, &sp.temperature) || sp.temperature < 0)
 				return bad("%s: must be a number >= 0, got '%s'", a, val);
 		} else if (!strcmp(a, "--top-k")) {
 			if (!parse_long(val, 0, HERD_MAX_VOCAB, &v))
-				return bad("%s: must be an integer >= 0 (0 = off), got '%s'", a, val);
+				return bad("%s: must be an integer >= 0 (0 = off), got '%s'", a,
+					   val);
 			sp.top_k = (int32_t)v;
 		} else if (!strcmp(a, "--top-p")) {
 			if (!parse_float(val, &sp.top_p) || !(sp.top_p > 0 && sp.top_p <= 1))
@@ -253,11 +264,12 @@ int herd_cmd_generate(int argc, char **argv)
 		json_t *ids = json_array();
 		for (size_t i = 0; i < r.n_ids; i++)
 			json_array_append_new(ids, json_integer(r.ids[i]));
-		json_t *doc = json_pack("{s:s, s:i, s:i, s:o, s:o, s:b, s:f, s:f, s:f, s:f, s:I}", "model",
-					herd_model_info(m)->name, "prompt_tokens", r.n_prompt, "generated_tokens",
-					(int)r.n_ids, "ids", ids, "text", json_text(r.text, r.text_len), "stopped_at_eos",
-					r.stopped_at_eos, "prompt_ms", r.prompt_ms, "gen_ms", r.gen_ms, "prompt_tok_s", pp,
-					"gen_tok_s", tg, "seed", (json_int_t)sp.seed);
+		json_t *doc = json_pack(
+		    "{s:s, s:i, s:i, s:o, s:o, s:b, s:f, s:f, s:f, s:f, s:I}", "model",
+		    herd_model_info(m)->name, "prompt_tokens", r.n_prompt, "generated_tokens",
+		    (int)r.n_ids, "ids", ids, "text", json_text(r.text, r.text_len),
+		    "stopped_at_eos", r.stopped_at_eos, "prompt_ms", r.prompt_ms, "gen_ms",
+		    r.gen_ms, "prompt_tok_s", pp, "gen_tok_s", tg, "seed", (json_int_t)sp.seed);
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(doc);
@@ -270,8 +282,11 @@ int herd_cmd_generate(int argc, char **argv)
 		fwrite(r.text + st.written, 1, r.text_len - st.written, stdout);
 		putchar('\n');
 	}
-	fprintf(stderr, "herd generate: prompt %d tokens in %.1f ms (%.1f tok/s); generated %zu tokens in %.1f ms (%.1f tok/s)%s\n",
-		r.n_prompt, r.prompt_ms, pp, r.n_ids, r.gen_ms, tg, r.stopped_at_eos ? ", stopped at EOS" : "");
+	fprintf(stderr,
+		"herd generate: prompt %d tokens in %.1f ms (%.1f tok/s); generated %zu tokens in "
+		"%.1f ms (%.1f tok/s)%s\n",
+		r.n_prompt, r.prompt_ms, pp, r.n_ids, r.gen_ms, tg,
+		r.stopped_at_eos ? ", stopped at EOS" : "");
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:
 	herd_generate_result_free(&r);

@@ -44,7 +44,8 @@ static char *read_file(const char *path, size_t *len)
 		n += r;
 		if (n + 1 == cap) {
 			if (cap > HERD_MAX_INPUT_BYTES) {
-				fprintf(stderr, "herd perplexity: %s: larger than %u bytes\n", path, HERD_MAX_INPUT_BYTES);
+				fprintf(stderr, "herd perplexity: %s: larger than %u bytes\n", path,
+					HERD_MAX_INPUT_BYTES);
 				free(buf);
 				fclose(f);
 				return NULL;
@@ -88,7 +89,8 @@ int herd_cmd_perplexity(int argc, char **argv)
 				return bad("-c: must be an even integer 4..4096, got ", val);
 		} else if (!strcmp(a, "-t")) {
 			if (!parse_long(val, 0, HERD_MAX_THREADS, &threads))
-				return bad("-t: must be an integer 0..512 (0 = all cores), got ", val);
+				return bad("-t: must be an integer 0..512 (0 = all cores), got ",
+					   val);
 		} else {
 			return bad("unknown argument ", a);
 		}
@@ -117,16 +119,18 @@ int herd_cmd_perplexity(int argc, char **argv)
 	}
 	double ms = herd_now_ms() - t0;
 	if (json_out) {
-		json_t *doc = json_pack("{s:s, s:s, s:i, s:f, s:f, s:i, s:i, s:i, s:f}", "model",
-					herd_model_info(m)->name, "file", file, "n_ctx", (int)n_ctx, "ppl", r.ppl,
-					"nll_mean", r.nll_mean, "n_chunks", r.n_chunks, "n_scored", r.n_scored,
-					"n_tokens", r.n_tokens, "time_ms", ms);
+		json_t *doc =
+		    json_pack("{s:s, s:s, s:i, s:f, s:f, s:i, s:i, s:i, s:f}", "model",
+			      herd_model_info(m)->name, "file", file, "n_ctx", (int)n_ctx, "ppl",
+			      r.ppl, "nll_mean", r.nll_mean, "n_chunks", r.n_chunks, "n_scored",
+			      r.n_scored, "n_tokens", r.n_tokens, "time_ms", ms);
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(doc);
 	} else {
-		printf("perplexity: %.4f (%d chunks of %ld tokens, %d tokens scored, %d tokens in the text)\n", r.ppl,
-		       r.n_chunks, n_ctx, r.n_scored, r.n_tokens);
+		printf("perplexity: %.4f (%d chunks of %ld tokens, %d tokens scored, %d tokens in "
+		       "the text)\n",
+		       r.ppl, r.n_chunks, n_ctx, r.n_scored, r.n_tokens);
 	}
 	rc = fflush(stdout) == 0 ? 0 : 1;
 out:

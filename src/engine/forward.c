@@ -18,7 +18,6 @@
 
 #define MAX_JOBS 3 /* matrices sharing one input in one phase: Q, K, V */
 
-
 /* One matrix input: float rows, converted (when the weights do not take F32) into buf. */
 struct act {
 	enum herd_type vdt;
@@ -31,7 +30,7 @@ struct mm_job {
 	const struct herd_tensor *w;
 	const void *x; /* input rows as the matmul reads them */
 	size_t x_stride;
-	float *y;      /* y[t * ldy + r] */
+	float *y; /* y[t * ldy + r] */
 	int64_t ldy;
 };
 
@@ -40,17 +39,17 @@ struct herd_ctx {
 	struct herd_pool *pool;
 	int32_t n_ctx, n_batch, pos;
 	float *k_cache, *v_cache; /* (n_layer * n_ctx, kv_dim) each */
-	float *x;                 /* (n_batch, n_embd) the residual stream */
-	float *xb;                /* (n_batch, n_embd) normed input of a matrix */
-	float *q;                 /* (n_batch, n_embd) queries */
-	float *att;               /* (n_batch, n_embd) attention output */
-	float *tmp;               /* (n_batch, n_embd) output of wo / down */
-	float *hb, *hb2;          /* (n_batch, n_ff) gate, up */
-	void *xq[MAX_JOBS];       /* (n_batch, xq_row_bytes) converted activations */
+	float *x;		  /* (n_batch, n_embd) the residual stream */
+	float *xb;		  /* (n_batch, n_embd) normed input of a matrix */
+	float *q;		  /* (n_batch, n_embd) queries */
+	float *att;		  /* (n_batch, n_embd) attention output */
+	float *tmp;		  /* (n_batch, n_embd) output of wo / down */
+	float *hb, *hb2;	  /* (n_batch, n_ff) gate, up */
+	void *xq[MAX_JOBS];	  /* (n_batch, xq_row_bytes) converted activations */
 	size_t xq_row_bytes;
-	float *scores;            /* (n_threads, n_ctx) attention weights per thread */
-	float *rope;              /* (n_threads, n_rot) cos, sin pairs per thread */
-	float *logits;            /* (logits_cap, n_vocab) */
+	float *scores; /* (n_threads, n_ctx) attention weights per thread */
+	float *rope;   /* (n_threads, n_rot) cos, sin pairs per thread */
+	float *logits; /* (logits_cap, n_vocab) */
 	int32_t logits_cap, n_logits;
 	bool all_logits;
 
@@ -59,11 +58,11 @@ struct herd_ctx {
 	const int32_t *tokens;
 	struct act in[MAX_JOBS];
 	int n_in;
-	const float *src;     /* float rows being converted (row length src_n) */
+	const float *src; /* float rows being converted (row length src_n) */
 	int64_t src_n;
-	const float *norm_w;  /* the norm weight of a norm phase */
+	const float *norm_w; /* the norm weight of a norm phase */
 	bool add_residual;
-	int32_t row0;         /* norm phase: first token row it works on */
+	int32_t row0; /* norm phase: first token row it works on */
 	struct mm_job jobs[MAX_JOBS];
 	int n_jobs;
 };
@@ -81,8 +80,8 @@ static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b)
 
 /* Plans up to three matrices reading the same float rows src (row length n, rows n apart):
  * the matrices whose vec_dot_type is the same share one converted copy; F32 reads src. */
-static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *const *y, const int64_t *ldy,
-		 int nw, const float *src, int64_t n)
+static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *const *y,
+		 const int64_t *ldy, int nw, const float *src, int64_t n)
 {
 	int nbuf = 0;
 	c->n_in = 0;
@@ -98,7 +97,8 @@ static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *
 			struct act *a = &c->in[c->n_in++];
 			a->vdt = v;
 			a->convert = v != HERD_TYPE_F32;
-			a->stride = a->convert ? herd_type_row_bytes(v, n) : (size_t)n * sizeof(float);
+			a->stride =
+			    a->convert ? herd_type_row_bytes(v, n) : (size_t)n * sizeof(float);
 			a->buf = a->convert ? c->xq[nbuf++] : NULL;
 		}
 		struct mm_job *J = &c->jobs[i];
@@ -117,7 +117,8 @@ static void convert_row(struct herd_ctx *c, int64_t r)
 	for (int k = 0; k < c->n_in; k++) {
 		struct act *a = &c->in[k];
 		if (a->convert)
-			herd_type_ops(a->vdt)->from_float(c->src + r * c->src_n, (char *)a->buf + (size_t)r * a->stride,
+			herd_type_ops(a->vdt)->from_float(c->src + r * c->src_n,
+							  (char *)a->buf + (size_t)r * a->stride,
 							  c->src_n);
 	}
 }
@@ -192,8 +193,9 @@ static void ph_matmul(void *arg, int ith, int nth)
 		int64_t a, b;
 		split(J->w->ne[1], ith, nth, &a, &b);
 		if (a < b)
-			herd_matmul(J->w->type, J->w->data, herd_type_row_bytes(J->w->type, J->w->ne[0]), J->x,
-				    J->x_stride, J->w->ne[0], c->nt, a, b, J->y, J->ldy);
+			herd_matmul(J->w->type, J->w->data,
+				    herd_type_row_bytes(J->w->type, J->w->ne[0]), J->x, J->x_stride,
+				    J->w->ne[0], c->nt, a, b, J->y, J->ldy);
 	}
 }
 
@@ -235,7 +237,8 @@ static void ph_rope(void *arg, int ith, int nth)
 		float *q = c->q + t * I->n_embd;
 		for (int32_t h = 0; h < I->n_head; h++)
 			rope_apply(q + h * m->head_dim, cs, I->n_rot);
-		float *k = c->k_cache + ((size_t)c->layer * (size_t)c->n_ctx + (size_t)p) * (size_t)m->kv_dim;
+		float *k = c->k_cache +
+			   ((size_t)c->layer * (size_t)c->n_ctx + (size_t)p) * (size_t)m->kv_dim;
 		for (int32_t h = 0; h < I->n_head_kv; h++)
 			rope_apply(k + h * m->head_dim, cs, I->n_rot);
 	}
@@ -246,7 +249,8 @@ static void ph_attention(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
 	const struct herd_model *m = c->m;
-	const int32_t H = m->info.n_head, hd = m->head_dim, kvd = m->kv_dim, group = H / m->info.n_head_kv;
+	const int32_t H = m->info.n_head, hd = m->head_dim, kvd = m->kv_dim,
+		      group = H / m->info.n_head_kv;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const size_t layer_off = (size_t)c->layer * (size_t)c->n_ctx * (size_t)kvd;
 	float *sc = c->scores + (size_t)ith * (size_t)c->n_ctx;
@@ -311,7 +315,8 @@ static void run_one(struct herd_ctx *c, void (*fn)(void *, int, int))
 
 /* Evaluates tokens[0..nt) at c->pos; writes logits of rows [row0, nt) to out (n_vocab apart),
  * or none when out is NULL. */
-static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt, int32_t row0, float *out)
+static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt, int32_t row0,
+			  float *out)
 {
 	const struct herd_model *m = c->m;
 	const struct herd_model_info *I = &m->info;
@@ -378,7 +383,8 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 
 /* ---- the public face ---- */
 
-enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_params *p, struct herd_ctx **out)
+enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_params *p,
+			   struct herd_ctx **out)
 {
 	*out = NULL;
 	const struct herd_model_info *I = &m->info;
@@ -386,18 +392,23 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 	if (n_ctx == 0)
 		n_ctx = I->n_ctx_train < 4096 ? I->n_ctx_train : 4096;
 	if (n_ctx < 1 || n_ctx > HERD_MAX_CONTEXT)
-		return herd_fail(HERD_ERR_BAD_INPUT, "n_ctx: must be 1..%d (0 = the model's, at most 4096), got %d",
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "n_ctx: must be 1..%d (0 = the model's, at most 4096), got %d",
 				 HERD_MAX_CONTEXT, p->n_ctx);
 	int32_t n_threads = p->n_threads;
 	if (n_threads == 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		n_threads = cores < 1 ? 1 : cores > HERD_MAX_THREADS ? HERD_MAX_THREADS : (int32_t)cores;
+		n_threads = cores < 1		       ? 1
+			    : cores > HERD_MAX_THREADS ? HERD_MAX_THREADS
+						       : (int32_t)cores;
 	}
 	if (n_threads < 1 || n_threads > HERD_MAX_THREADS)
-		return herd_fail(HERD_ERR_BAD_INPUT, "n_threads: must be 1..%d (0 = all cores), got %d",
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "n_threads: must be 1..%d (0 = all cores), got %d",
 				 HERD_MAX_THREADS, p->n_threads);
 	if (p->n_batch < 1 || p->n_batch > HERD_MAX_BATCH)
-		return herd_fail(HERD_ERR_BAD_INPUT, "n_batch: must be 1..%d, got %d", HERD_MAX_BATCH, p->n_batch);
+		return herd_fail(HERD_ERR_BAD_INPUT, "n_batch: must be 1..%d, got %d",
+				 HERD_MAX_BATCH, p->n_batch);
 	int32_t n_batch = p->n_batch < n_ctx ? p->n_batch : n_ctx;
 
 	struct herd_ctx *c = herd_xcalloc(1, sizeof *c);
@@ -427,7 +438,8 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 		const struct herd_tensor *ws[7] = {m->output};
 		int nw = 1;
 		if (L) {
-			const struct herd_tensor *lw[7] = {L->wq, L->wk, L->wv, L->wo, L->gate, L->up, L->down};
+			const struct herd_tensor *lw[7] = {L->wq,   L->wk, L->wv,  L->wo,
+							   L->gate, L->up, L->down};
 			memcpy(ws, lw, sizeof lw);
 			nw = 7;
 		}
@@ -499,11 +511,13 @@ enum herd_err herd_ctx_eval(struct herd_ctx *c, const int32_t *tokens, int32_t n
 	if (n < 1)
 		return herd_fail(HERD_ERR_BAD_INPUT, "tokens: need at least one, got %d", n);
 	if (n > c->n_ctx - c->pos)
-		return herd_fail(HERD_ERR_LIMIT, "context: %d tokens at position %d exceed n_ctx %d", n, c->pos,
+		return herd_fail(HERD_ERR_LIMIT,
+				 "context: %d tokens at position %d exceed n_ctx %d", n, c->pos,
 				 c->n_ctx);
 	for (int32_t i = 0; i < n; i++)
 		if (tokens[i] < 0 || tokens[i] >= V)
-			return herd_fail(HERD_ERR_BAD_INPUT, "tokens[%d]: id %d is out of range 0..%d", i, tokens[i],
+			return herd_fail(HERD_ERR_BAD_INPUT,
+					 "tokens[%d]: id %d is out of range 0..%d", i, tokens[i],
 					 V - 1);
 	if (all_logits && n > c->logits_cap) {
 		/* grows once to the largest all-logits call; not per token */

@@ -12,10 +12,10 @@
 struct herd_generate_params herd_generate_default_params(const struct herd_model *m)
 {
 	return (struct herd_generate_params){
-		.max_tokens = 128,
-		.sampling = herd_sampler_default_params(),
-		.add_bos = m ? herd_vocab_add_bos(m->vocab) : true,
-		.stop_at_eos = true,
+	    .max_tokens = 128,
+	    .sampling = herd_sampler_default_params(),
+	    .add_bos = m ? herd_vocab_add_bos(m->vocab) : true,
+	    .stop_at_eos = true,
 	};
 }
 
@@ -28,7 +28,10 @@ static size_t utf8_complete(const unsigned char *s, size_t n)
 		unsigned char b = s[n - back];
 		if ((b & 0xC0) == 0x80)
 			continue; /* continuation: keep looking for its lead */
-		size_t need = (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : (b & 0xF8) == 0xF0 ? 4 : 1;
+		size_t need = (b & 0xE0) == 0xC0   ? 2
+			      : (b & 0xF0) == 0xE0 ? 3
+			      : (b & 0xF8) == 0xF0 ? 4
+						   : 1;
 		return need > back ? n - back : n;
 	}
 	return n;
@@ -57,7 +60,8 @@ enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 	const struct herd_model *m = herd_ctx_model(c);
 	const int32_t n_vocab = m->info.n_vocab;
 	if (p->max_tokens < 0)
-		return herd_fail(HERD_ERR_BAD_INPUT, "max_tokens: must be >= 0, got %d", p->max_tokens);
+		return herd_fail(HERD_ERR_BAD_INPUT, "max_tokens: must be >= 0, got %d",
+				 p->max_tokens);
 	struct herd_sampler *s = herd_sampler_new(&p->sampling, n_vocab);
 	if (!s)
 		return HERD_ERR_BAD_INPUT;
@@ -67,11 +71,14 @@ enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 	if (e)
 		goto out;
 	if (n_ids == 0) {
-		e = herd_fail(HERD_ERR_BAD_INPUT, "prompt: empty, and the model has no BOS token to start from");
+		e = herd_fail(HERD_ERR_BAD_INPUT,
+			      "prompt: empty, and the model has no BOS token to start from");
 		goto out;
 	}
 	if (n_ids >= (size_t)herd_ctx_n_ctx(c)) {
-		e = herd_fail(HERD_ERR_LIMIT, "prompt: %zu tokens do not fit a context of %d (one more is needed to generate)",
+		e = herd_fail(HERD_ERR_LIMIT,
+			      "prompt: %zu tokens do not fit a context of %d (one more is needed "
+			      "to generate)",
 			      n_ids, herd_ctx_n_ctx(c));
 		goto out;
 	}

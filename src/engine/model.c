@@ -20,8 +20,8 @@ static enum herd_err refail(enum herd_err e, const char *path)
 	return herd_fail(e, "%s: %s", path, prev);
 }
 
-static enum herd_err get_i32(const struct herd_gguf *g, const char *path, const char *key, int64_t min,
-			     int64_t max, int32_t *out)
+static enum herd_err get_i32(const struct herd_gguf *g, const char *path, const char *key,
+			     int64_t min, int64_t max, int32_t *out)
 {
 	int64_t v;
 	enum herd_err e = herd_gguf_get_int(g, key, min, max, &v);
@@ -32,15 +32,16 @@ static enum herd_err get_i32(const struct herd_gguf *g, const char *path, const 
 }
 
 /* Optional key: leaves *out alone when absent. */
-static enum herd_err opt_i32(const struct herd_gguf *g, const char *path, const char *key, int64_t min,
-			     int64_t max, int32_t *out)
+static enum herd_err opt_i32(const struct herd_gguf *g, const char *path, const char *key,
+			     int64_t min, int64_t max, int32_t *out)
 {
 	if (herd_gguf_find_kv(g, key) < 0)
 		return HERD_OK;
 	return get_i32(g, path, key, min, max, out);
 }
 
-static enum herd_err opt_f32(const struct herd_gguf *g, const char *path, const char *key, float *out)
+static enum herd_err opt_f32(const struct herd_gguf *g, const char *path, const char *key,
+			     float *out)
 {
 	if (herd_gguf_find_kv(g, key) < 0)
 		return HERD_OK;
@@ -63,29 +64,36 @@ static const char *shape_str(const struct herd_tensor *t, char *buf, size_t n)
 }
 
 /* Finds tensor `name` and checks it is (ne0) or (ne0, ne1) of a type herd computes with. */
-static enum herd_err find(const struct herd_model *m, const char *path, const char *name, int64_t ne0,
-			  int64_t ne1, const char *why, const struct herd_tensor **out)
+static enum herd_err find(const struct herd_model *m, const char *path, const char *name,
+			  int64_t ne0, int64_t ne1, const char *why, const struct herd_tensor **out)
 {
 	const struct herd_tensor *t = herd_gguf_find_tensor(m->g, name);
 	if (!t)
 		return herd_fail(HERD_ERR_NOT_FOUND, "%s: tensor '%s' is missing", path, name);
-	bool ok = t->ne[0] == ne0 && t->ne[1] == (ne1 > 0 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
+	bool ok =
+	    t->ne[0] == ne0 && t->ne[1] == (ne1 > 0 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
 	if (!ok) {
 		char got[128];
 		if (ne1 > 0)
-			return herd_fail(HERD_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected [%lld, %lld] (%s)",
-					 path, name, shape_str(t, got, sizeof got), (long long)ne0, (long long)ne1,
-					 why);
-		return herd_fail(HERD_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected [%lld] (%s)", path,
-				 name, shape_str(t, got, sizeof got), (long long)ne0, why);
+			return herd_fail(HERD_ERR_FORMAT,
+					 "%s: tensor '%s' has shape %s, expected [%lld, %lld] (%s)",
+					 path, name, shape_str(t, got, sizeof got), (long long)ne0,
+					 (long long)ne1, why);
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: tensor '%s' has shape %s, expected [%lld] (%s)", path, name,
+				 shape_str(t, got, sizeof got), (long long)ne0, why);
 	}
-	const struct herd_type_ops *ops = herd_type_supported(t->type) ? herd_type_ops(t->type) : NULL;
+	const struct herd_type_ops *ops =
+	    herd_type_supported(t->type) ? herd_type_ops(t->type) : NULL;
 	if (!ops)
-		return herd_fail(HERD_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which herd cannot compute with",
-				 path, name, herd_type_name(t->type) ? herd_type_name(t->type) : "(unknown)");
+		return herd_fail(HERD_ERR_UNSUPPORTED,
+				 "%s: tensor '%s' has type %s, which herd cannot compute with",
+				 path, name,
+				 herd_type_name(t->type) ? herd_type_name(t->type) : "(unknown)");
 	int bs = herd_type_block_size(t->type), vbs = herd_type_block_size(ops->vec_dot_type);
 	if (t->ne[0] % bs != 0 || vbs < 1 || t->ne[0] % vbs != 0)
-		return herd_fail(HERD_ERR_FORMAT, "%s: tensor '%s': rows of %lld elements do not fit type %s", path,
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: tensor '%s': rows of %lld elements do not fit type %s", path,
 				 name, (long long)t->ne[0], herd_type_name(t->type));
 	*out = t;
 	return HERD_OK;
@@ -112,10 +120,13 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 	if (!m->arch)
 		return herd_fail(HERD_ERR_NOMEM, "%s: out of memory", path);
 	if (strcmp(m->arch, "llama") != 0)
-		return herd_fail(HERD_ERR_UNSUPPORTED,
-				 "%s: general.architecture is \"%.64s\": herd runs only \"llama\" models", path, m->arch);
+		return herd_fail(
+		    HERD_ERR_UNSUPPORTED,
+		    "%s: general.architecture is \"%.64s\": herd runs only \"llama\" models", path,
+		    m->arch);
 	I->arch = m->arch;
-	if (herd_gguf_find_kv(g, "general.name") >= 0 && !herd_gguf_get_str(g, "general.name", &s)) {
+	if (herd_gguf_find_kv(g, "general.name") >= 0 &&
+	    !herd_gguf_get_str(g, "general.name", &s)) {
 		m->name = strndup(s.ptr, s.len);
 	} else {
 		const char *base = strrchr(path, '/');
@@ -136,11 +147,13 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 		return e;
 	if (I->n_embd % I->n_head != 0 || (I->n_embd / I->n_head) % 2 != 0)
 		return herd_fail(HERD_ERR_FORMAT,
-				 "%s: llama.embedding_length %d must be an even multiple of llama.attention.head_count %d",
+				 "%s: llama.embedding_length %d must be an even multiple of "
+				 "llama.attention.head_count %d",
 				 path, I->n_embd, I->n_head);
 	if (I->n_head % I->n_head_kv != 0)
 		return herd_fail(HERD_ERR_FORMAT,
-				 "%s: llama.attention.head_count %d must be a multiple of llama.attention.head_count_kv %d",
+				 "%s: llama.attention.head_count %d must be a multiple of "
+				 "llama.attention.head_count_kv %d",
 				 path, I->n_head, I->n_head_kv);
 	m->head_dim = I->n_embd / I->n_head;
 	m->kv_dim = I->n_head_kv * m->head_dim;
@@ -148,7 +161,8 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 	if ((e = opt_i32(g, path, "llama.rope.dimension_count", 2, m->head_dim, &I->n_rot)))
 		return e;
 	if (I->n_rot % 2 != 0)
-		return herd_fail(HERD_ERR_FORMAT, "%s: llama.rope.dimension_count must be even, is %d", path,
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: llama.rope.dimension_count must be even, is %d", path,
 				 I->n_rot);
 
 	I->rope_freq_base = 10000.0f;
@@ -156,8 +170,8 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 	if ((e = opt_f32(g, path, "llama.rope.freq_base", &I->rope_freq_base)))
 		return e;
 	if (!(I->rope_freq_base > 0) || !isfinite(I->rope_freq_base))
-		return herd_fail(HERD_ERR_FORMAT, "%s: llama.rope.freq_base must be > 0, is %g", path,
-				 (double)I->rope_freq_base);
+		return herd_fail(HERD_ERR_FORMAT, "%s: llama.rope.freq_base must be > 0, is %g",
+				 path, (double)I->rope_freq_base);
 	bool linear = true; /* files without a scaling type that give a factor mean linear */
 	if (herd_gguf_find_kv(g, "llama.rope.scaling.type") >= 0) {
 		if ((e = herd_gguf_get_str(g, "llama.rope.scaling.type", &s)))
@@ -165,9 +179,10 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 		bool none = s.len == 4 && !memcmp(s.ptr, "none", 4);
 		linear = s.len == 6 && !memcmp(s.ptr, "linear", 6);
 		if (!none && !linear)
-			return herd_fail(HERD_ERR_UNSUPPORTED,
-					 "%s: llama.rope.scaling.type \"%.*s\" is not supported (none, linear)", path,
-					 (int)(s.len > 32 ? 32 : s.len), s.ptr);
+			return herd_fail(
+			    HERD_ERR_UNSUPPORTED,
+			    "%s: llama.rope.scaling.type \"%.*s\" is not supported (none, linear)",
+			    path, (int)(s.len > 32 ? 32 : s.len), s.ptr);
 	}
 	float factor = 0.0f;
 	if ((e = opt_f32(g, path, "llama.rope.scaling.factor", &factor)) ||
@@ -176,7 +191,8 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 		return e;
 	if (linear && factor != 0.0f) {
 		if (!(factor > 0) || !isfinite(factor))
-			return herd_fail(HERD_ERR_FORMAT, "%s: llama.rope.scaling.factor must be > 0, is %g", path,
+			return herd_fail(HERD_ERR_FORMAT,
+					 "%s: llama.rope.scaling.factor must be > 0, is %g", path,
 					 (double)factor);
 		I->rope_freq_scale = 1.0f / factor;
 	}
@@ -185,8 +201,10 @@ static enum herd_err load_hparams(struct herd_model *m, const char *path)
 	if ((e = herd_gguf_get_float(g, "llama.attention.layer_norm_rms_epsilon", &eps)))
 		return refail(e, path);
 	if (!(eps > 0 && eps < 1))
-		return herd_fail(HERD_ERR_FORMAT,
-				 "%s: llama.attention.layer_norm_rms_epsilon must be in (0, 1), is %g", path, eps);
+		return herd_fail(
+		    HERD_ERR_FORMAT,
+		    "%s: llama.attention.layer_norm_rms_epsilon must be in (0, 1), is %g", path,
+		    eps);
 	I->norm_eps = (float)eps;
 	return HERD_OK;
 }
@@ -198,15 +216,19 @@ static enum herd_err load_tensors(struct herd_model *m, const char *path)
 	enum herd_err e;
 	const struct herd_tensor *t = herd_gguf_find_tensor(m->g, "token_embd.weight");
 	if (!t)
-		return herd_fail(HERD_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing", path);
+		return herd_fail(HERD_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing",
+				 path);
 	if (t->ne[1] < 1 || t->ne[1] > HERD_MAX_VOCAB)
-		return herd_fail(HERD_ERR_FORMAT, "%s: tensor 'token_embd.weight' has %lld rows, must be 1..%d",
+		return herd_fail(HERD_ERR_FORMAT,
+				 "%s: tensor 'token_embd.weight' has %lld rows, must be 1..%d",
 				 path, (long long)t->ne[1], HERD_MAX_VOCAB);
 	I->n_vocab = (int32_t)t->ne[1];
-	if ((e = find(m, path, "token_embd.weight", E, I->n_vocab, "n_embd, n_vocab", &m->tok_embd)))
+	if ((e = find(m, path, "token_embd.weight", E, I->n_vocab, "n_embd, n_vocab",
+		      &m->tok_embd)))
 		return e;
 	if (herd_gguf_find_tensor(m->g, "output.weight")) {
-		if ((e = find(m, path, "output.weight", E, I->n_vocab, "n_embd, n_vocab", &m->output)))
+		if ((e = find(m, path, "output.weight", E, I->n_vocab, "n_embd, n_vocab",
+			      &m->output)))
 			return e;
 	} else {
 		m->output = m->tok_embd; /* tied embeddings */
@@ -223,11 +245,11 @@ static enum herd_err load_tensors(struct herd_model *m, const char *path)
 	char name[96];
 	for (int32_t l = 0; l < I->n_layer; l++) {
 		struct herd_layer *L = &m->layers[l];
-#define T(field, suffix, ne0, ne1, why)                                                                  \
-	do {                                                                                             \
-		snprintf(name, sizeof name, "blk.%d." suffix ".weight", l);                              \
-		if ((e = find(m, path, name, ne0, ne1, why, &L->field)))                                 \
-			return e;                                                                        \
+#define T(field, suffix, ne0, ne1, why)                                                            \
+	do {                                                                                       \
+		snprintf(name, sizeof name, "blk.%d." suffix ".weight", l);                        \
+		if ((e = find(m, path, name, ne0, ne1, why, &L->field)))                           \
+			return e;                                                                  \
 	} while (0)
 		T(wq, "attn_q", E, E, "n_embd, n_head * head_dim");
 		T(wk, "attn_k", E, KV, "n_embd, n_head_kv * head_dim");
@@ -277,7 +299,8 @@ enum herd_err herd_model_load(const char *path, struct herd_model **out)
 		goto out;
 	}
 	if (herd_vocab_size(m->vocab) != m->info.n_vocab) {
-		e = herd_fail(HERD_ERR_FORMAT, "%s: the vocabulary has %d tokens but token_embd.weight has %d rows",
+		e = herd_fail(HERD_ERR_FORMAT,
+			      "%s: the vocabulary has %d tokens but token_embd.weight has %d rows",
 			      path, herd_vocab_size(m->vocab), m->info.n_vocab);
 		goto out;
 	}

@@ -7,11 +7,11 @@
 #include "engine_int.h"
 
 struct herd_layer {
-	const float *attn_norm, *ffn_norm;       /* (n_embd) */
-	const struct herd_tensor *wq, *wk, *wv;  /* (n_embd -> n_embd), (n_embd -> kv_dim) x2 */
-	const struct herd_tensor *wo;            /* (n_embd -> n_embd) */
-	const struct herd_tensor *gate, *up;     /* (n_embd -> n_ff) */
-	const struct herd_tensor *down;          /* (n_ff -> n_embd) */
+	const float *attn_norm, *ffn_norm;	/* (n_embd) */
+	const struct herd_tensor *wq, *wk, *wv; /* (n_embd -> n_embd), (n_embd -> kv_dim) x2 */
+	const struct herd_tensor *wo;		/* (n_embd -> n_embd) */
+	const struct herd_tensor *gate, *up;	/* (n_embd -> n_ff) */
+	const struct herd_tensor *down;		/* (n_ff -> n_embd) */
 };
 
 struct herd_model {
@@ -19,12 +19,12 @@ struct herd_model {
 	struct herd_vocab *vocab;
 	struct herd_model_info info;
 	char *arch, *name;
-	int32_t head_dim, kv_dim;                /* n_embd / n_head, n_head_kv * head_dim */
-	const struct herd_tensor *tok_embd;      /* (n_embd, n_vocab): ne[0] = n_embd */
-	const struct herd_tensor *output;        /* (n_embd -> n_vocab); tok_embd when tied */
-	const float *output_norm;                /* (n_embd) */
-	struct herd_layer *layers;               /* (n_layer) */
-	float *norm_copies;                      /* owned: norms converted from non-F32 types */
+	int32_t head_dim, kv_dim;	    /* n_embd / n_head, n_head_kv * head_dim */
+	const struct herd_tensor *tok_embd; /* (n_embd, n_vocab): ne[0] = n_embd */
+	const struct herd_tensor *output;   /* (n_embd -> n_vocab); tok_embd when tied */
+	const float *output_norm;	    /* (n_embd) */
+	struct herd_layer *layers;	    /* (n_layer) */
+	float *norm_copies;		    /* owned: norms converted from non-F32 types */
 };
 
 /* The model a context runs (forward.c). */

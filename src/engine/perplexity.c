@@ -30,13 +30,15 @@ enum herd_err herd_perplexity(struct herd_ctx *c, const char *text, size_t len, 
 	const struct herd_model *m = herd_ctx_model(c);
 	const int32_t V = m->info.n_vocab;
 	if (n_chunk_ctx < 4 || n_chunk_ctx % 2 != 0)
-		return herd_fail(HERD_ERR_BAD_INPUT, "n_ctx: must be an even number >= 4, got %d", n_chunk_ctx);
+		return herd_fail(HERD_ERR_BAD_INPUT, "n_ctx: must be an even number >= 4, got %d",
+				 n_chunk_ctx);
 	if (n_chunk_ctx > herd_ctx_n_ctx(c))
-		return herd_fail(HERD_ERR_LIMIT, "n_ctx: %d is larger than the context's %d tokens", n_chunk_ctx,
-				 herd_ctx_n_ctx(c));
+		return herd_fail(HERD_ERR_LIMIT, "n_ctx: %d is larger than the context's %d tokens",
+				 n_chunk_ctx, herd_ctx_n_ctx(c));
 	int32_t bos = herd_vocab_bos(m->vocab);
 	if (bos < 0)
-		return herd_fail(HERD_ERR_UNSUPPORTED, "perplexity: the model's vocabulary has no BOS token");
+		return herd_fail(HERD_ERR_UNSUPPORTED,
+				 "perplexity: the model's vocabulary has no BOS token");
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
 	enum herd_err e = herd_tokenize(m->vocab, text, len, true, &ids, &n_ids);
@@ -45,7 +47,8 @@ enum herd_err herd_perplexity(struct herd_ctx *c, const char *text, size_t len, 
 	int32_t n_chunks = (int32_t)(n_ids / (size_t)n_chunk_ctx);
 	if (n_chunks < 1) {
 		free(ids);
-		return herd_fail(HERD_ERR_BAD_INPUT, "text: %zu tokens, fewer than one chunk of n_ctx %d", n_ids,
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "text: %zu tokens, fewer than one chunk of n_ctx %d", n_ids,
 				 n_chunk_ctx);
 	}
 	const int32_t first = n_chunk_ctx / 2;

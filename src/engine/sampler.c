@@ -20,7 +20,7 @@ struct herd_sampler {
 	struct herd_sampler_params p;
 	int32_t n_vocab;
 	struct cand *cands; /* (n_vocab) scratch, reused for every token */
-	float *probs;       /* (n_vocab) */
+	float *probs;	    /* (n_vocab) */
 	uint32_t *counts;   /* (n_vocab) occurrences of each id in the recent window */
 	int32_t *recent;    /* ring of the last repeat_last_n accepted ids */
 	int32_t n_recent, recent_head;
@@ -30,13 +30,13 @@ struct herd_sampler {
 struct herd_sampler_params herd_sampler_default_params(void)
 {
 	return (struct herd_sampler_params){
-		.temperature = 0.8f,
-		.top_k = 40,
-		.top_p = 0.95f,
-		.min_p = 0.05f,
-		.repeat_penalty = 1.0f,
-		.repeat_last_n = 64,
-		.seed = 0,
+	    .temperature = 0.8f,
+	    .top_k = 40,
+	    .top_p = 0.95f,
+	    .min_p = 0.05f,
+	    .repeat_penalty = 1.0f,
+	    .repeat_last_n = 64,
+	    .seed = 0,
 	};
 }
 
@@ -75,7 +75,8 @@ static double next_unit(uint64_t s[4])
 struct herd_sampler *herd_sampler_new(const struct herd_sampler_params *p, int32_t n_vocab)
 {
 	if (n_vocab < 1 || n_vocab > HERD_MAX_VOCAB) {
-		herd_fail(HERD_ERR_BAD_INPUT, "n_vocab: must be 1..%d, got %d", HERD_MAX_VOCAB, n_vocab);
+		herd_fail(HERD_ERR_BAD_INPUT, "n_vocab: must be 1..%d, got %d", HERD_MAX_VOCAB,
+			  n_vocab);
 		return NULL;
 	}
 	if (!(p->temperature >= 0.0f) || !isfinite(p->temperature)) {
@@ -88,21 +89,24 @@ struct herd_sampler *herd_sampler_new(const struct herd_sampler_params *p, int32
 		return NULL;
 	}
 	if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) {
-		herd_fail(HERD_ERR_BAD_INPUT, "top_p: must be in (0, 1] (1 = off), got %g", (double)p->top_p);
+		herd_fail(HERD_ERR_BAD_INPUT, "top_p: must be in (0, 1] (1 = off), got %g",
+			  (double)p->top_p);
 		return NULL;
 	}
 	if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) {
-		herd_fail(HERD_ERR_BAD_INPUT, "min_p: must be in [0, 1] (0 = off), got %g", (double)p->min_p);
+		herd_fail(HERD_ERR_BAD_INPUT, "min_p: must be in [0, 1] (0 = off), got %g",
+			  (double)p->min_p);
 		return NULL;
 	}
 	if (!(p->repeat_penalty > 0.0f) || !isfinite(p->repeat_penalty)) {
-		herd_fail(HERD_ERR_BAD_INPUT, "repeat_penalty: must be a finite number > 0 (1 = off), got %g",
+		herd_fail(HERD_ERR_BAD_INPUT,
+			  "repeat_penalty: must be a finite number > 0 (1 = off), got %g",
 			  (double)p->repeat_penalty);
 		return NULL;
 	}
 	if (p->repeat_last_n < 0 || p->repeat_last_n > HERD_MAX_REPEAT_LAST_N) {
-		herd_fail(HERD_ERR_BAD_INPUT, "repeat_last_n: must be 0..%d, got %d", HERD_MAX_REPEAT_LAST_N,
-			  p->repeat_last_n);
+		herd_fail(HERD_ERR_BAD_INPUT, "repeat_last_n: must be 0..%d, got %d",
+			  HERD_MAX_REPEAT_LAST_N, p->repeat_last_n);
 		return NULL;
 	}
 	struct herd_sampler *s = herd_xcalloc(1, sizeof *s);
@@ -111,7 +115,8 @@ struct herd_sampler *herd_sampler_new(const struct herd_sampler_params *p, int32
 	s->cands = herd_xmalloc((size_t)n_vocab * sizeof *s->cands);
 	s->probs = herd_xmalloc((size_t)n_vocab * sizeof *s->probs);
 	s->counts = herd_xcalloc((size_t)n_vocab, sizeof *s->counts);
-	s->recent = herd_xmalloc((size_t)(p->repeat_last_n > 0 ? p->repeat_last_n : 1) * sizeof *s->recent);
+	s->recent =
+	    herd_xmalloc((size_t)(p->repeat_last_n > 0 ? p->repeat_last_n : 1) * sizeof *s->recent);
 	uint64_t x = p->seed;
 	for (int i = 0; i < 4; i++)
 		s->rng[i] = splitmix64(&x);
@@ -222,7 +227,8 @@ int32_t herd_sampler_sample(struct herd_sampler *s, const float *logits)
 			if (c[id].logit == logits[id]) { /* not yet penalised this call */
 				float l = logits[id];
 				float pen = l <= 0 ? l * p->repeat_penalty : l / p->repeat_penalty;
-				/* a penalty of exactly 1 or a logit of 0 leaves it equal: harmless */
+				/* a penalty of exactly 1 or a logit of 0 leaves it equal: harmless
+				 */
 				c[id].logit = pen;
 			}
 		}

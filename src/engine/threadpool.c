@@ -25,13 +25,13 @@ struct worker {
 };
 
 struct herd_pool {
-	int n; /* threads including the caller */
+	int n;			/* threads including the caller */
 	struct worker *workers; /* n - 1 of them */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_done;
 	atomic_uint gen;    /* bumped (under mu) for each run and for shutdown */
 	atomic_int pending; /* workers still inside the current run */
-	bool quit;          /* under mu */
+	bool quit;	    /* under mu */
 	void (*fn)(void *arg, int ith, int nth);
 	void *arg;
 };
@@ -58,7 +58,8 @@ static void *worker_main(void *p)
 	unsigned seen = 0;
 	for (;;) {
 		int spins = 0;
-		while (atomic_load_explicit(&pool->gen, memory_order_acquire) == seen && spins < SPIN_POLLS) {
+		while (atomic_load_explicit(&pool->gen, memory_order_acquire) == seen &&
+		       spins < SPIN_POLLS) {
 			cpu_relax(spins);
 			spins++;
 		}
@@ -84,7 +85,8 @@ static void *worker_main(void *p)
 struct herd_pool *herd_pool_new(int n_threads)
 {
 	if (n_threads < 1 || n_threads > HERD_MAX_THREADS) {
-		herd_fail(HERD_ERR_BAD_INPUT, "n_threads: must be 1..%d, got %d", HERD_MAX_THREADS, n_threads);
+		herd_fail(HERD_ERR_BAD_INPUT, "n_threads: must be 1..%d, got %d", HERD_MAX_THREADS,
+			  n_threads);
 		return NULL;
 	}
 	struct herd_pool *p = herd_xcalloc(1, sizeof *p);
@@ -98,7 +100,8 @@ struct herd_pool *herd_pool_new(int n_threads)
 		w->pool = p;
 		w->ith = i;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-			/* Run with the threads we got rather than fail: results do not depend on nth. */
+			/* Run with the threads we got rather than fail: results do not depend on
+			 * nth. */
 			herd_log(WARN, "could start only %d of %d threads", i, n_threads);
 			p->n = i;
 			break;

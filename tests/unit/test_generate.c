@@ -59,7 +59,8 @@ static void greedy_text_of_every_prompt(void **state)
 {
 	(void)state;
 	json_error_t err;
-	json_t *ref = json_load_file(HERD_SHARED("reference/stories260K-F32-greedy48-kvf32.json"), 0, &err);
+	json_t *ref =
+	    json_load_file(HERD_SHARED("reference/stories260K-F32-greedy48-kvf32.json"), 0, &err);
 	assert_non_null(ref);
 	struct herd_model *m = load(HERD_SHARED("models/stories260K.gguf"));
 	struct herd_ctx *c = new_ctx(m, 256, 512, 2);
@@ -76,7 +77,8 @@ static void greedy_text_of_every_prompt(void **state)
 		p.ud = &col;
 		struct herd_generate_result res;
 		assert_int_equal(herd_generate(c, prompt, strlen(prompt), &p, &res), HERD_OK);
-		assert_int_equal(res.n_prompt, json_integer_value(json_object_get(r, "prompt_n_tokens")));
+		assert_int_equal(res.n_prompt,
+				 json_integer_value(json_object_get(r, "prompt_n_tokens")));
 		json_t *ids = json_object_get(r, "generated_ids");
 		assert_int_equal(res.n_ids, json_array_size(ids));
 		for (size_t k = 0; k < res.n_ids; k++)
@@ -108,7 +110,8 @@ static void stream_stops_when_asked(void **state)
 	p.on_token = collect_cb;
 	p.ud = &col;
 	struct herd_generate_result res;
-	const char *prompt = "\xc3\x9c" "ber caf\xc3\xa9 \xf0\x9f\x99\x82";
+	const char *prompt = "\xc3\x9c"
+			     "ber caf\xc3\xa9 \xf0\x9f\x99\x82";
 	assert_int_equal(herd_generate(c, prompt, strlen(prompt), &p, &res), HERD_OK);
 	assert_int_equal(res.n_ids, 5);
 	assert_int_equal(col.calls, 5);
@@ -155,7 +158,8 @@ static void prompt_longer_than_context_is_a_limit(void **state)
 	struct herd_generate_params p = herd_generate_default_params(m);
 	struct herd_generate_result r;
 	const char *long_prompt = "Lily and Tom went to the park and played all day";
-	assert_int_equal(herd_generate(c, long_prompt, strlen(long_prompt), &p, &r), HERD_ERR_LIMIT);
+	assert_int_equal(herd_generate(c, long_prompt, strlen(long_prompt), &p, &r),
+			 HERD_ERR_LIMIT);
 	/* a prompt that fits generates until the context is full */
 	p.max_tokens = 100;
 	p.sampling.temperature = 0;
@@ -169,7 +173,8 @@ static void prompt_longer_than_context_is_a_limit(void **state)
 static void other_files_generate(void **state)
 {
 	(void)state;
-	const char *files[] = {HERD_SHARED("models/stories260K-F16.gguf"), HERD_SHARED("models/stories260K-Q4_K_M.gguf"),
+	const char *files[] = {HERD_SHARED("models/stories260K-F16.gguf"),
+			       HERD_SHARED("models/stories260K-Q4_K_M.gguf"),
 			       HERD_SHARED("models/llama-2-tiny-random.gguf")};
 	for (int f = 0; f < 3; f++) {
 		struct herd_model *m = load(files[f]);
@@ -196,7 +201,8 @@ static void other_files_generate(void **state)
 	struct herd_generate_result r;
 	assert_int_equal(herd_generate(c, "Once upon a time", 16, &p, &r), HERD_OK);
 	/* the start of llama.cpp's F32 story (stories260K-F32-greedy48-kvf32.json, p01) */
-	const char *f32 = ", there was a little girl named Lily. She loved to play outside in the park.";
+	const char *f32 =
+	    ", there was a little girl named Lily. She loved to play outside in the park.";
 	assert_true(r.text_len > 20 && !strncmp(r.text, f32, r.text_len));
 	herd_generate_result_free(&r);
 	herd_ctx_free(c);
@@ -277,13 +283,13 @@ static void perplexity_refuses_bad_sizes(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(greedy_text_of_every_prompt),
-	cmocka_unit_test(stream_stops_when_asked),
-	cmocka_unit_test(sampled_generation_is_reproducible),
-	cmocka_unit_test(prompt_longer_than_context_is_a_limit),
-	cmocka_unit_test(other_files_generate),
-	cmocka_unit_test(perplexity_f32_matches_llama_cpp),
-	cmocka_unit_test(perplexity_q8_0_within_half_a_percent),
-	cmocka_unit_test(perplexity_q4_0_within_half_a_percent),
-	cmocka_unit_test(perplexity_refuses_bad_sizes),
+    cmocka_unit_test(greedy_text_of_every_prompt),
+    cmocka_unit_test(stream_stops_when_asked),
+    cmocka_unit_test(sampled_generation_is_reproducible),
+    cmocka_unit_test(prompt_longer_than_context_is_a_limit),
+    cmocka_unit_test(other_files_generate),
+    cmocka_unit_test(perplexity_f32_matches_llama_cpp),
+    cmocka_unit_test(perplexity_q8_0_within_half_a_percent),
+    cmocka_unit_test(perplexity_q4_0_within_half_a_percent),
+    cmocka_unit_test(perplexity_refuses_bad_sizes),
 }))

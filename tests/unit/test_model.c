@@ -78,7 +78,8 @@ static int32_t ref_argmax(json_t *ref)
 {
 	size_t b = 0;
 	for (size_t i = 1; i < json_array_size(ref); i++)
-		if (json_number_value(json_array_get(ref, i)) > json_number_value(json_array_get(ref, b)))
+		if (json_number_value(json_array_get(ref, i)) >
+		    json_number_value(json_array_get(ref, b)))
 			b = i;
 	return (int32_t)b;
 }
@@ -111,8 +112,11 @@ static void greedy_f32_with(int threads)
 		const char *name = json_string_value(json_object_get(r, "name"));
 		json_t *prompt = NULL, *p;
 		size_t k;
-		json_array_foreach(json_object_get(tok, "prompts"), k, p) if (!strcmp(
-			json_string_value(json_object_get(p, "name")), name)) prompt = p;
+		json_array_foreach(json_object_get(tok, "prompts"), k, p)
+		{
+			if (!strcmp(json_string_value(json_object_get(p, "name")), name))
+				prompt = p;
+		}
 		assert_non_null(prompt);
 		const float *logits = prompt_logits(c, json_object_get(prompt, "ids_with_bos"));
 		size_t n_want;
@@ -121,8 +125,8 @@ static void greedy_f32_with(int threads)
 		for (size_t s = 0; s < n_want; s++) {
 			int32_t id = argmax(logits, 512);
 			if (id != want[s])
-				fail_msg("%s (%d threads): step %zu: got %d, llama.cpp %d", name, threads, s, id,
-					 want[s]);
+				fail_msg("%s (%d threads): step %zu: got %d, llama.cpp %d", name,
+					 threads, s, id, want[s]);
 			if (s + 1 < n_want) {
 				assert_int_equal(herd_ctx_eval(c, &id, 1, false), HERD_OK);
 				logits = herd_ctx_logits(c, 0);
@@ -161,7 +165,8 @@ static void stories_logits(const char *key, const char *path, double tol, int th
 	json_t *p;
 	json_array_foreach(json_object_get(model, "prompts"), i, p)
 	{
-		json_t *want = json_object_get(json_object_get(p, "kv_f32"), "last_prompt_pos_logits");
+		json_t *want =
+		    json_object_get(json_object_get(p, "kv_f32"), "last_prompt_pos_logits");
 		const float *logits = prompt_logits(c, json_object_get(p, "prompt_tokens"));
 		double d = max_diff(logits, want, 512);
 		if (d > tol)
@@ -207,7 +212,8 @@ static void kquant_with(int threads)
 			 json_string_value(json_object_get(model, "file")));
 		struct herd_model *m = load(path);
 		struct herd_ctx *c = new_ctx(m, 64, threads);
-		bool is_float = !strcmp(key, "F16") || !strcmp(key, "BF16"), is_block = !is_float && strcmp(key, "F32");
+		bool is_float = !strcmp(key, "F16") || !strcmp(key, "BF16"),
+		     is_block = !is_float && strcmp(key, "F32");
 		size_t i;
 		json_t *p;
 		json_array_foreach(json_object_get(model, "prompts"), i, p)
@@ -218,14 +224,17 @@ static void kquant_with(int threads)
 			if (!strcmp(key, "F32")) {
 				tol = 1e-3;
 			} else if (is_float) {
-				/* herd keeps float activations for F16/BF16: compare with float_act */
-				want = json_object_get(json_object_get(p, "float_act"), "last_prompt_pos_logits");
+				/* herd keeps float activations for F16/BF16: compare with float_act
+				 */
+				want = json_object_get(json_object_get(p, "float_act"),
+						       "last_prompt_pos_logits");
 				tol = 1e-3;
 			}
 			double d = max_diff(logits, want, 512);
 			if (d > tol)
 				fail_msg("%s %s (%d threads): logits differ by %g > %g", key,
-					 json_string_value(json_object_get(p, "name")), threads, d, tol);
+					 json_string_value(json_object_get(p, "name")), threads, d,
+					 tol);
 			assert_int_equal(argmax(logits, 512), ref_argmax(want));
 			if (is_block) {
 				n_block++;
@@ -239,7 +248,8 @@ static void kquant_with(int threads)
 	 * then agree to 1e-3 (measured: 12 of 18; the others part on a rounding tie somewhere
 	 * and land 0.15 to 0.35 away, like float activations would). */
 	if (n_exact < n_block / 2)
-		fail_msg("only %d of %d block-type runs agree with llama.cpp within 1e-3", n_exact, n_block);
+		fail_msg("only %d of %d block-type runs agree with llama.cpp within 1e-3", n_exact,
+			 n_block);
 	json_decref(ref);
 }
 
@@ -260,7 +270,8 @@ static void kquant_every_type_matches_2_threads(void **state)
 static void other_files_load_and_run(void **state)
 {
 	(void)state;
-	const char *files[] = {HERD_SHARED("models/stories260K-F16.gguf"), HERD_SHARED("models/stories260K-Q4_K_M.gguf"),
+	const char *files[] = {HERD_SHARED("models/stories260K-F16.gguf"),
+			       HERD_SHARED("models/stories260K-Q4_K_M.gguf"),
 			       HERD_SHARED("models/llama-2-tiny-random.gguf")};
 	for (size_t f = 0; f < 3; f++) {
 		struct herd_model *m = load(files[f]);
@@ -401,10 +412,12 @@ static void write_tiny(const char *path, enum breakage b)
 		const char *name;
 		int64_t ne0, ne1;
 	} ts[] = {
-		{"token_embd.weight", 8, 512},  {"output_norm.weight", 8, 0},   {"blk.0.attn_norm.weight", 8, 0},
-		{"blk.0.attn_q.weight", 8, 8},  {"blk.0.attn_k.weight", 8, 8},  {"blk.0.attn_v.weight", 8, 8},
-		{"blk.0.attn_output.weight", 8, 8}, {"blk.0.ffn_norm.weight", 8, 0}, {"blk.0.ffn_gate.weight", 8, 16},
-		{"blk.0.ffn_up.weight", 8, 16}, {"blk.0.ffn_down.weight", 16, 8},
+	    {"token_embd.weight", 8, 512},	{"output_norm.weight", 8, 0},
+	    {"blk.0.attn_norm.weight", 8, 0},	{"blk.0.attn_q.weight", 8, 8},
+	    {"blk.0.attn_k.weight", 8, 8},	{"blk.0.attn_v.weight", 8, 8},
+	    {"blk.0.attn_output.weight", 8, 8}, {"blk.0.ffn_norm.weight", 8, 0},
+	    {"blk.0.ffn_gate.weight", 8, 16},	{"blk.0.ffn_up.weight", 8, 16},
+	    {"blk.0.ffn_down.weight", 16, 8},
 	};
 	for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
 		if (b == NO_ATTN_K && !strcmp(ts[i].name, "blk.0.attn_k.weight"))
@@ -414,7 +427,8 @@ static void write_tiny(const char *path, enum breakage b)
 			ne[1] = 12;
 		enum herd_type type = HERD_TYPE_F32;
 		if (b == BAD_TYPE && !strcmp(ts[i].name, "blk.0.attn_v.weight"))
-			type = (enum herd_type)24; /* I8: a type no Llama weight uses and herd does not compute */
+			type = (enum herd_type)24; /* I8: a type no Llama weight uses and herd does
+						      not compute */
 		herd_gguf_writer_tensor(w, ts[i].name, type, ne[1] ? 2 : 1, ne,
 					type == HERD_TYPE_F32 ? fill_small : fill_zero, NULL);
 	}
@@ -434,8 +448,9 @@ static void expect_load_error(enum breakage b, enum herd_err want, const char *n
 	enum herd_err e = herd_model_load(path, &m);
 	unlink(path);
 	if (e != want || (needle && !strstr(herd_last_error(), needle)))
-		fail_msg("breakage %d: got %s \"%s\", want %s containing \"%s\"", b, herd_strerror(e), herd_last_error(),
-			 herd_strerror(want), needle ? needle : "");
+		fail_msg("breakage %d: got %s \"%s\", want %s containing \"%s\"", b,
+			 herd_strerror(e), herd_last_error(), herd_strerror(want),
+			 needle ? needle : "");
 	if (!e) {
 		/* the good file runs */
 		struct herd_ctx *c = new_ctx(m, 16, 1);
@@ -454,7 +469,8 @@ static void bad_model_files_are_refused_clearly(void **state)
 	expect_load_error(BAD_ARCH, HERD_ERR_UNSUPPORTED, "\"gptneox\"");
 	expect_load_error(NO_EMBD_KEY, HERD_ERR_NOT_FOUND, "llama.embedding_length");
 	expect_load_error(NO_ATTN_K, HERD_ERR_NOT_FOUND, "blk.0.attn_k.weight");
-	expect_load_error(BAD_SHAPE, HERD_ERR_FORMAT, "'blk.0.ffn_up.weight' has shape [8, 12], expected [8, 16]");
+	expect_load_error(BAD_SHAPE, HERD_ERR_FORMAT,
+			  "'blk.0.ffn_up.weight' has shape [8, 12], expected [8, 16]");
 	expect_load_error(BAD_TYPE, HERD_ERR_UNSUPPORTED, "'blk.0.attn_v.weight' has type I8");
 	struct herd_model *m = NULL;
 	assert_int_not_equal(herd_model_load("/nonexistent/model.gguf", &m), HERD_OK);
@@ -495,7 +511,8 @@ static void weights_are_mapped_not_copied(void **state)
 	}
 	long after = status_kib("VmRSS:"), anon = status_kib("RssAnon:") - anon_before;
 	const struct herd_model_info *I = herd_model_info(m);
-	long kv_kib = (long)(2L * I->n_layer * 256 * (I->n_embd / I->n_head * I->n_head_kv) * 4 / 1024);
+	long kv_kib =
+	    (long)(2L * I->n_layer * 256 * (I->n_embd / I->n_head * I->n_head_kv) * 4 / 1024);
 	long allowed = (long)(I->file_bytes / 1024) + kv_kib + 64 * 1024;
 	if (after - before > allowed)
 		fail_msg("RSS grew by %ld KiB, allowed %ld", after - before, allowed);
@@ -509,16 +526,16 @@ static void weights_are_mapped_not_copied(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(f32_greedy_matches_llama_cpp_1_thread),
-	cmocka_unit_test(f32_greedy_matches_llama_cpp_2_threads),
-	cmocka_unit_test(f32_logits_within_1e3),
-	cmocka_unit_test(q8_0_and_q4_0_logits_close),
-	cmocka_unit_test(kquant_every_type_matches_1_thread),
-	cmocka_unit_test(kquant_every_type_matches_2_threads),
-	cmocka_unit_test(other_files_load_and_run),
-	cmocka_unit_test(info_reports_the_file),
-	cmocka_unit_test(bad_tokens_and_context_overflow),
-	cmocka_unit_test(batches_agree_with_single_tokens),
-	cmocka_unit_test(bad_model_files_are_refused_clearly),
-	cmocka_unit_test(weights_are_mapped_not_copied),
+    cmocka_unit_test(f32_greedy_matches_llama_cpp_1_thread),
+    cmocka_unit_test(f32_greedy_matches_llama_cpp_2_threads),
+    cmocka_unit_test(f32_logits_within_1e3),
+    cmocka_unit_test(q8_0_and_q4_0_logits_close),
+    cmocka_unit_test(kquant_every_type_matches_1_thread),
+    cmocka_unit_test(kquant_every_type_matches_2_threads),
+    cmocka_unit_test(other_files_load_and_run),
+    cmocka_unit_test(info_reports_the_file),
+    cmocka_unit_test(bad_tokens_and_context_overflow),
+    cmocka_unit_test(batches_agree_with_single_tokens),
+    cmocka_unit_test(bad_model_files_are_refused_clearly),
+    cmocka_unit_test(weights_are_mapped_not_copied),
 }))

@@ -222,12 +222,12 @@ static void bad_parameters_are_refused_with_the_field_named(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(greedy_picks_argmax_lowest_id_on_ties),
-	cmocka_unit_test(temperature_scales_the_distribution),
-	cmocka_unit_test(top_k_keeps_exactly_k),
-	cmocka_unit_test(top_p_keeps_the_smallest_prefix_reaching_p),
-	cmocka_unit_test(min_p_drops_tokens_below_a_fraction_of_the_best),
-	cmocka_unit_test(repetition_penalty_divides_positive_and_multiplies_negative),
-	cmocka_unit_test(same_seed_same_tokens),
-	cmocka_unit_test(bad_parameters_are_refused_with_the_field_named),
+    cmocka_unit_test(greedy_picks_argmax_lowest_id_on_ties),
+    cmocka_unit_test(temperature_scales_the_distribution),
+    cmocka_unit_test(top_k_keeps_exactly_k),
+    cmocka_unit_test(top_p_keeps_the_smallest_prefix_reaching_p),
+    cmocka_unit_test(min_p_drops_tokens_below_a_fraction_of_the_best),
+    cmocka_unit_test(repetition_penalty_divides_positive_and_multiplies_negative),
+    cmocka_unit_test(same_seed_same_tokens),
+    cmocka_unit_test(bad_parameters_are_refused_with_the_field_named),
 }))

@@ -60,6 +60,6 @@ static void bad_thread_counts_are_refused(void **state)
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
-	cmocka_unit_test(each_thread_runs_each_job_once),
-	cmocka_unit_test(bad_thread_counts_are_refused),
+    cmocka_unit_test(each_thread_runs_each_job_once),
+    cmocka_unit_test(bad_thread_counts_are_refused),
 }))
