@@ -24,6 +24,15 @@
 #define HERD_TOKEN_MAX_BYTES 65536            /* one vocabulary entry; real ones are < 1 KiB */
 #define HERD_TOKENIZE_MAX_BYTES (256u << 20)  /* one text to tokenize: the working copy is 3x, indexes are 32-bit */
 
+/* ---- engine: model, forward pass, sampling ---- */
+#define HERD_MAX_THREADS 512                  /* per context; beyond the core count threads only contend */
+#define HERD_MAX_BATCH 4096                   /* tokens per forward pass: scratch grows linearly with it */
+#define HERD_MAX_LAYERS 1024                  /* llama.*.block_count; the largest Llamas have 126 */
+#define HERD_MAX_EMBD 65536                   /* llama.embedding_length; the largest Llamas use 16384 */
+#define HERD_MAX_FF (1 << 20)                 /* llama.feed_forward_length; the largest use 53248 */
+#define HERD_MAX_HEADS 1024                   /* attention heads (and KV heads) */
+#define HERD_MAX_REPEAT_LAST_N 65536          /* tokens the repetition penalty looks back over */
+
 /* ---- net / node ---- */
 #define HERD_MAX_PEERS 4096                   /* entries in the peer table */
 #define HERD_MAX_SLOTS 256                    /* --slots */

@@ -1,0 +1,132 @@
+/* quant_int — block formats of the quantized tensor types, shared by the reference kernels
+ * (quant.c) and the SIMD ones (quant_avx2.c). The layouts are ggml's, byte for byte, because
+ * the blocks are read straight out of GGUF files: never reorder a field.
+ *
+ * Within a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) byte j of qs holds element j in
+ * its low nibble and element j + 16 in its high nibble. The K-quant layouts are spelled out
+ * beside their packers in quant.c. */
+#ifndef HERD_QUANT_INT_H
+#define HERD_QUANT_INT_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "engine_int.h"
+
+#define QK 32   /* elements per block of the 32-element types */
+#define QK_K 256 /* elements per K-quant super-block */
+#define K_SCALE_BYTES 12 /* 8 six-bit scales + 8 six-bit mins (Q4_K, Q5_K); 16 six-bit scales (Q3_K) */
+
+typedef uint16_t herd_half; /* IEEE binary16 bits */
+
+struct block_q4_0 {
+	herd_half d;
+	uint8_t qs[QK / 2];
+};
+struct block_q4_1 {
+	herd_half d, m;
+	uint8_t qs[QK / 2];
+};
+struct block_q5_0 {
+	herd_half d;
+	uint8_t qh[4]; /* bit j: fifth bit of element j (little-endian 32-bit word) */
+	uint8_t qs[QK / 2];
+};
+struct block_q5_1 {
+	herd_half d, m;
+	uint8_t qh[4];
+	uint8_t qs[QK / 2];
+};
+struct block_q8_0 {
+	herd_half d;
+	int8_t qs[QK];
+};
+struct block_q8_1 {
+	herd_half d, s; /* s = d * sum(qs) */
+	int8_t qs[QK];
+};
+struct block_iq4_nl {
+	herd_half d;
+	uint8_t qs[QK / 2]; /* indices into herd_iq4nl_values */
+};
+struct block_q2_K {
+	uint8_t scales[QK_K / 16]; /* low nibble scale, high nibble min, per 16 elements */
+	uint8_t qs[QK_K / 4];
+	herd_half d, dmin;
+};
+struct block_q3_K {
+	uint8_t hmask[QK_K / 8];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[K_SCALE_BYTES];
+	herd_half d;
+};
+struct block_q4_K {
+	herd_half d, dmin;
+	uint8_t scales[K_SCALE_BYTES];
+	uint8_t qs[QK_K / 2];
+};
+struct block_q5_K {
+	herd_half d, dmin;
+	uint8_t scales[K_SCALE_BYTES];
+	uint8_t qh[QK_K / 8];
+	uint8_t qs[QK_K / 2];
+};
+struct block_q6_K {
+	uint8_t ql[QK_K / 2];
+	uint8_t qh[QK_K / 4];
+	int8_t scales[QK_K / 16];
+	herd_half d;
+};
+struct block_q8_K {
+	float d;
+	int8_t qs[QK_K];
+	int16_t bsums[QK_K / 16]; /* sum of each 16 qs */
+};
+
+static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block");
+static_assert(sizeof(struct block_q4_1) == 20, "Q4_1 block");
+static_assert(sizeof(struct block_q5_0) == 22, "Q5_0 block");
+static_assert(sizeof(struct block_q5_1) == 24, "Q5_1 block");
+static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block");
+static_assert(sizeof(struct block_q8_1) == 36, "Q8_1 block");
+static_assert(sizeof(struct block_iq4_nl) == 18, "IQ4_NL block");
+static_assert(sizeof(struct block_q2_K) == 84, "Q2_K block");
+static_assert(sizeof(struct block_q3_K) == 110, "Q3_K block");
+static_assert(sizeof(struct block_q4_K) == 144, "Q4_K block");
+static_assert(sizeof(struct block_q5_K) == 176, "Q5_K block");
+static_assert(sizeof(struct block_q6_K) == 210, "Q6_K block");
+static_assert(sizeof(struct block_q8_K) == 292, "Q8_K block");
+
+/* The 16 levels of IQ4_NL (non-linear 4-bit), ggml's table. */
+extern const int8_t herd_iq4nl_values[16];
+
+/* Six-bit scale j and min j (0..7) of a Q4_K / Q5_K block. */
+static inline void herd_k4_scale_min(const uint8_t *s, int j, int *sc, int *mn)
+{
+	if (j < 4) {
+		*sc = s[j] & 63;
+		*mn = s[j + 4] & 63;
+	} else {
+		*sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+		*mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+	}
+}
+
+/* Six-bit scale j (0..15) of a Q3_K block, as stored (0..63; the value is this minus 32). */
+static inline int herd_k3_scale(const uint8_t *s, int j)
+{
+	int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+	int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+	return lo | (hi << 4);
+}
+
+/* ---- SIMD kernels (quant_avx2.c): NULL / false when this CPU or build cannot run them ---- */
+const struct herd_type_ops *herd_avx2_type_ops(enum herd_type t);
+/* The fast matrix product; false when it has no kernel for wtype (the caller then uses the
+ * reference loop). Same contract as herd_matmul. */
+bool herd_avx2_matmul(enum herd_type wtype, const void *w, size_t w_stride, const void *x, size_t x_stride,
+		      int64_t n, int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
+/* Whether the running CPU has AVX2, FMA and F16C (and HERD_NO_SIMD is not set). */
+bool herd_simd_enabled(void);
+
+#endif
