@@ -25,7 +25,7 @@ static const struct {
 	const char *usage;
 } cmds[] = {
 	{"generate", herd_cmd_generate,
-	 "-m MODEL [-p PROMPT | -f FILE] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] "
+	 "-m MODEL [-p PROMPT | -f FILE] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] "
 	 "[--seed S] [-t THREADS] [-c CTX] [--ids] [--json]"},
 	{"tokenize", herd_cmd_tokenize, "-m MODEL -p TEXT [--no-bos]"},
 	{"perplexity", herd_cmd_perplexity, "-m MODEL -f FILE -c N [-t THREADS] [--json]"},
