@@ -64,20 +64,20 @@ INLINE __m256i unpack_q8_0(const void *b, float *d)
 	return _mm256_loadu_si256((const __m256i *)q->qs);
 }
 
-INLINE __m256i unpack_q4_0(const void *b, float *d)
+/* Q4_0 and Q5_0 as unsigned values u with w = u - off: u x x needs no sign tricks, and
+ * off * sum(x) is computed once per activation block for all rows. */
+INLINE __m256i unpacku_q4_0(const void *b, float *d)
 {
 	const struct block_q4_0 *q = b;
 	*d = h2f(q->d);
-	return _mm256_sub_epi8(nibbles32(q->qs), _mm256_set1_epi8(8));
+	return nibbles32(q->qs);
 }
 
-INLINE __m256i unpack_q5_0(const void *b, float *d)
+INLINE __m256i unpacku_q5_0(const void *b, float *d)
 {
 	const struct block_q5_0 *q = b;
 	*d = h2f(q->d);
-	/* value = nibble | bit<<4, minus 16: nibble - 16 where the bit is clear */
-	__m256i hi = _mm256_andnot_si256(bits32(q->qh), _mm256_set1_epi8((char)0xF0));
-	return _mm256_or_si256(nibbles32(q->qs), hi);
+	return _mm256_or_si256(nibbles32(q->qs), _mm256_and_si256(bits32(q->qh), _mm256_set1_epi8(0x10)));
 }
 
 INLINE __m256i unpack_iq4_nl(const void *b, float *d)
@@ -121,9 +121,40 @@ INLINE __m256i unpack_iq4_nl(const void *b, float *d)
 	}
 
 DEF_TILE_S32(q8_0, block_q8_0)
-DEF_TILE_S32(q4_0, block_q4_0)
-DEF_TILE_S32(q5_0, block_q5_0)
 DEF_TILE_S32(iq4_nl, block_iq4_nl)
+
+#define DEF_TILE_OFF32(name, btype, off)                                                           \
+	INLINE void tile_##name(int RT, int CT, int64_t nb, const char *w, size_t ws, const char *x,     \
+				size_t xs, float *y, int64_t ldy)                                         \
+	{                                                                                          \
+		__m256 acc[4][4];                                                                  \
+		_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++)                               \
+			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++)                       \
+				acc[r][t] = _mm256_setzero_ps();                                   \
+		for (int64_t i = 0; i < nb; i++) {                                                 \
+			__m256i uv[4];                                                             \
+			float dw[4];                                                               \
+			_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++)                       \
+				uv[r] = unpacku_##name(w + r * ws + i * sizeof(struct btype), &dw[r]);     \
+			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++) {                     \
+				const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + t * xs) + i; \
+				__m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);          \
+				__m256i xo = dot_u8i8(_mm256_set1_epi8(off), xv);                  \
+				float dx = h2f(xb->d);                                             \
+				_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++) {             \
+					__m256i p = _mm256_sub_epi32(dot_u8i8(uv[r], xv), xo);     \
+					acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),         \
+								    _mm256_set1_ps(dw[r] * dx), acc[r][t]); \
+				}                                                                  \
+			}                                                                          \
+		}                                                                                  \
+		_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++)                               \
+			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++)                       \
+				y[t * ldy + r] = hsum8(acc[r][t]);                                 \
+	}
+
+DEF_TILE_OFF32(q4_0, block_q4_0, 8)
+DEF_TILE_OFF32(q5_0, block_q5_0, 16)
 
 /* ---- 32-element affine blocks against Q8_1: x = d*u + m, u unsigned ---- */
 
