@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 #include "quant_int.h"
@@ -473,6 +475,34 @@ static void matmul_matches_vec_dot(void **state)
 	}
 }
 
+/* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
+ * choice is made once per process, so the test runs itself again with the variable set. */
+static void no_simd_env_forces_reference(void **state)
+{
+	(void)state;
+	const char *e = getenv("HERD_NO_SIMD");
+	if (e && strcmp(e, "1") == 0) {
+		assert_false(herd_simd_enabled());
+		for (size_t i = 0; i < N_WTYPES; i++)
+			assert_ptr_equal(herd_type_ops(wtypes[i].t), herd_type_ops_ref(wtypes[i].t));
+		return;
+	}
+	if (herd_simd_enabled())
+		assert_ptr_not_equal(herd_type_ops(HERD_TYPE_Q8_0), herd_type_ops_ref(HERD_TYPE_Q8_0));
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("HERD_NO_SIMD", "1", 1);
+		execl("/proc/self/exe", "test_quant", "no_simd_env_forces_reference", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(block_sizes_match_the_type_table),
 	cmocka_unit_test(fp16_edge_cases),
@@ -484,4 +514,5 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(simd_vec_dot_matches_reference),
 	cmocka_unit_test(simd_quantizers_match_reference),
 	cmocka_unit_test(matmul_matches_vec_dot),
+	cmocka_unit_test(no_simd_env_forces_reference),
 }))
