@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Installs the Debian packages herd builds and tests with, only those that are missing,
 # so that a prepared machine pays nothing and a new one needs no manual step.
+#   scripts/deps.sh        what `make` and `make test` need
+#   scripts/deps.sh fuzz   also clang and its runtime, for `make fuzz`
 set -euo pipefail
 
 pkgs=(
   gcc make cmake pkg-config
   libopendht-c-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libsodium-dev libcmocka-dev
-  curl jq iproute2 procps python3 nodejs npm
+  curl jq iproute2 procps
 )
+[ "${1:-}" = fuzz ] && pkgs+=(clang-14 libclang-rt-14-dev)
+
+# Tools that may come from outside Debian (pyenv, a Node.js install): a command on the
+# PATH is enough; only when it is absent is the Debian package installed.
+declare -A tools=([python3]=python3 [node]=nodejs [npm]=npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
+done
+for t in "${!tools[@]}"; do
+  command -v "$t" >/dev/null 2>&1 || missing+=("${tools[$t]}")
 done
 
 [ ${#missing[@]} -eq 0 ] && exit 0
