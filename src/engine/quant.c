@@ -898,6 +898,19 @@ static void q6_K_from_float(const float *src, void *dst, int64_t n)
 
 /* ---- the tables ---- */
 
+bool herd_simd_enabled(void)
+{
+	static int enabled = -1; /* a benign race: every thread computes the same answer */
+	if (enabled < 0) {
+		const char *e = getenv("HERD_NO_SIMD");
+		bool off = e && *e && strcmp(e, "0") != 0;
+		__builtin_cpu_init();
+		enabled = !off && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+			  __builtin_cpu_supports("f16c");
+	}
+	return enabled;
+}
+
 #define OPS(name, vdt) {name##_to_float, name##_from_float, HERD_TYPE_##vdt, name##_vec_dot}
 
 static const struct herd_type_ops ref_ops[HERD_TYPE_COUNT] = {

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 #include "quant_int.h"
@@ -343,6 +345,164 @@ static void llama_cpp_blocks_dequantize_correctly(void **state)
 	assert_true(n_checked > 150);
 }
 
+
+/* ---- SIMD kernels against the reference ones ---- */
+
+static void fill_row(enum herd_type t, const struct herd_type_ops *ref, void *q, int64_t n, float scale)
+{
+	float *f = malloc(n * sizeof *f);
+	fill_gauss(f, n, scale);
+	ref->from_float(f, q, n);
+	free(f);
+}
+
+/* Each SIMD dot product equals the reference within float rounding (both sum exact integer
+ * products per block; only the order of the float sums differs): |diff| <= 1e-5 * sum|w*x|. */
+static void simd_vec_dot_matches_reference(void **state)
+{
+	(void)state;
+	if (!herd_simd_enabled())
+		skip();
+	static const int64_t nblocks[] = {1, 2, 3, 7, 33};
+	static const int64_t nfloat[] = {1, 7, 8, 9, 33, 100, 257};
+	rng_state = 777;
+	for (size_t i = 0; i < N_WTYPES; i++) {
+		enum herd_type t = wtypes[i].t;
+		const struct herd_type_ops *ref = herd_type_ops_ref(t), *fast = herd_avx2_type_ops(t);
+		assert_non_null(fast);
+		assert_true(fast->vec_dot != ref->vec_dot);
+		assert_int_equal(fast->vec_dot_type, ref->vec_dot_type);
+		int bs = herd_type_block_size(t);
+		for (int c = 0; c < (bs == 1 ? 7 : 5); c++) {
+			int64_t n = bs == 1 ? nfloat[c] : nblocks[c] * bs;
+			void *wq = malloc(n * 4 + 64), *xq = malloc(n * 4 + 64);
+			fill_row(t, ref, wq, n, 0.1f);
+			fill_row(ref->vec_dot_type, herd_type_ops_ref(ref->vec_dot_type), xq, n, 3.0f);
+			double mag;
+			ref_dot_dequantized(ref, wq, xq, n, &mag);
+			float a = ref->vec_dot(n, wq, xq), b = fast->vec_dot(n, wq, xq);
+			if (fabs((double)a - b) > 1e-5 * mag + 1e-30)
+				fail_msg("%s n=%lld: simd %.8g, reference %.8g (magnitude %.4g)", herd_type_name(t),
+					 (long long)n, b, a, mag);
+			free(wq);
+			free(xq);
+		}
+	}
+}
+
+/* The SIMD activation quantizer rounds exactly as the reference does: identical bytes. */
+static void simd_quantizers_match_reference(void **state)
+{
+	(void)state;
+	if (!herd_simd_enabled())
+		skip();
+	static const enum herd_type act[] = {HERD_TYPE_Q8_0, HERD_TYPE_Q8_1, HERD_TYPE_Q8_K};
+	const int64_t n = 2048;
+	float *x = malloc(n * sizeof *x);
+	void *a = malloc(n * 2), *b = malloc(n * 2);
+	rng_state = 4242;
+	fill_gauss(x, n, 5.0f);
+	x[3] = 0; /* exact zero, and an all-zero block */
+	memset(x + 64, 0, QK_K * sizeof *x);
+	for (size_t i = 0; i < 3; i++) {
+		size_t bytes = herd_type_row_bytes(act[i], n);
+		herd_type_ops_ref(act[i])->from_float(x, a, n);
+		herd_type_ops(act[i])->from_float(x, b, n);
+		assert_memory_equal(a, b, bytes);
+	}
+	free(x);
+	free(a);
+	free(b);
+}
+
+/* herd_matmul (and the SIMD tiles directly) against one reference vec_dot per (row, token),
+ * for nt = 1..9 and row ranges that do not start or end on a tile edge; rows outside the
+ * range stay untouched. */
+static void matmul_matches_vec_dot(void **state)
+{
+	(void)state;
+	const int64_t rows = 13;
+	rng_state = 99;
+	for (size_t i = 0; i < N_WTYPES; i++) {
+		enum herd_type t = wtypes[i].t;
+		const struct herd_type_ops *ref = herd_type_ops_ref(t);
+		int bs = herd_type_block_size(t);
+		int64_t n = bs == 1 ? 75 : 3 * bs;
+		size_t ws = herd_type_row_bytes(t, n) + 8; /* a stride wider than the row */
+		size_t xs = herd_type_row_bytes(ref->vec_dot_type, n) + 4;
+		char *w = calloc(rows, ws), *x = calloc(9, xs);
+		for (int64_t r = 0; r < rows; r++)
+			fill_row(t, ref, w + r * ws, n, 0.1f);
+		for (int k = 0; k < 9; k++)
+			fill_row(ref->vec_dot_type, herd_type_ops_ref(ref->vec_dot_type), x + k * xs, n, 2.0f);
+		const int64_t ldy = rows + 3;
+		float y[9 * 16], want[9 * 16];
+		static const int64_t ranges[][2] = {{0, 13}, {1, 12}, {3, 10}, {5, 6}, {7, 7}};
+		for (int nt = 1; nt <= 9; nt++) {
+			for (int rg = 0; rg < 5; rg++) {
+				int64_t r0 = ranges[rg][0], r1 = ranges[rg][1];
+				for (int pass = 0; pass < 2; pass++) {
+					for (int k = 0; k < 9 * 16; k++)
+						y[k] = -12345.0f;
+					if (pass == 0)
+						herd_matmul(t, w, ws, x, xs, n, nt, r0, r1, y, ldy);
+					else if (!herd_simd_enabled() ||
+						 !herd_avx2_matmul(t, w, ws, x, xs, n, nt, r0, r1, y, ldy))
+						continue;
+					for (int k = 0; k < nt; k++)
+						for (int64_t r = 0; r < ldy; r++) {
+							float got = y[k * ldy + r];
+							if (r < r0 || r >= r1) {
+								assert_true(got == -12345.0f);
+								continue;
+							}
+							want[k * ldy + r] = ref->vec_dot(n, w + r * ws, x + k * xs);
+							double mag;
+							ref_dot_dequantized(ref, w + r * ws, x + k * xs, n, &mag);
+							if (fabs(got - want[k * ldy + r]) > 1e-5 * mag + 1e-30)
+								fail_msg("%s nt=%d rows %lld..%lld: y[%d][%lld] = %g, want %g",
+									 herd_type_name(t), nt, (long long)r0, (long long)r1, k,
+									 (long long)r, got, want[k * ldy + r]);
+						}
+					for (int k = nt; k < 9; k++)
+						for (int64_t r = 0; r < ldy; r++)
+							assert_true(y[k * ldy + r] == -12345.0f);
+				}
+			}
+		}
+		free(w);
+		free(x);
+	}
+}
+
+/* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
+ * choice is made once per process, so the test runs itself again with the variable set. */
+static void no_simd_env_forces_reference(void **state)
+{
+	(void)state;
+	const char *e = getenv("HERD_NO_SIMD");
+	if (e && strcmp(e, "1") == 0) {
+		assert_false(herd_simd_enabled());
+		for (size_t i = 0; i < N_WTYPES; i++)
+			assert_ptr_equal(herd_type_ops(wtypes[i].t), herd_type_ops_ref(wtypes[i].t));
+		return;
+	}
+	if (herd_simd_enabled())
+		assert_ptr_not_equal(herd_type_ops(HERD_TYPE_Q8_0), herd_type_ops_ref(HERD_TYPE_Q8_0));
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("HERD_NO_SIMD", "1", 1);
+		execl("/proc/self/exe", "test_quant", "no_simd_env_forces_reference", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(block_sizes_match_the_type_table),
 	cmocka_unit_test(fp16_edge_cases),
@@ -351,4 +511,8 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(zero_rows_quantize_to_zero),
 	cmocka_unit_test(vec_dot_equals_dot_of_dequantized),
 	cmocka_unit_test(llama_cpp_blocks_dequantize_correctly),
+	cmocka_unit_test(simd_vec_dot_matches_reference),
+	cmocka_unit_test(simd_quantizers_match_reference),
+	cmocka_unit_test(matmul_matches_vec_dot),
+	cmocka_unit_test(no_simd_env_forces_reference),
 }))
