@@ -23,8 +23,8 @@ static void softmax_in_place(float *sc, int32_t n_pos, float mx)
 		sc[j] *= inv;
 }
 
-void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride, int32_t n_pos,
-			  int32_t hd, float scale, float *sc, float *out)
+void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride,
+			  int32_t n_pos, int32_t hd, float scale, float *sc, float *out)
 {
 	float mx = -INFINITY;
 	for (int32_t j = 0; j < n_pos; j++) {
@@ -63,7 +63,8 @@ AVX2 static inline float hsum8(__m256 v)
 /* The last n % 8 lanes: a mask for maskload / maskstore. */
 AVX2 static inline __m256i tail_mask(int32_t rem)
 {
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 AVX2 static void attend_head_avx2(const float *q, const float *k, const float *v, size_t kv_stride,
@@ -78,12 +79,14 @@ AVX2 static void attend_head_avx2(const float *q, const float *k, const float *v
 		int32_t i = 0;
 		for (; i + 16 <= n8; i += 16) {
 			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
-			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(kj + i + 8), a1);
+			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+					     _mm256_loadu_ps(kj + i + 8), a1);
 		}
 		if (i < n8)
 			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
 		if (rem)
-			a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + n8, tm), _mm256_maskload_ps(kj + n8, tm), a1);
+			a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + n8, tm),
+					     _mm256_maskload_ps(kj + n8, tm), a1);
 		float s = hsum8(_mm256_add_ps(a0, a1)) * scale;
 		sc[j] = s;
 		if (s > mx)
@@ -105,9 +108,11 @@ AVX2 static void attend_head_avx2(const float *q, const float *k, const float *v
 #pragma GCC unroll 4
 			for (int32_t b = 0; b < 4; b++) {
 				if (b < full)
-					acc[b] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(vj + 8 * b), acc[b]);
+					acc[b] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(vj + 8 * b),
+								 acc[b]);
 				else if (b == full && r)
-					acc[b] = _mm256_fmadd_ps(wj, _mm256_maskload_ps(vj + 8 * b, m), acc[b]);
+					acc[b] = _mm256_fmadd_ps(
+					    wj, _mm256_maskload_ps(vj + 8 * b, m), acc[b]);
 			}
 		}
 		for (int32_t b = 0; b < full; b++)
@@ -118,8 +123,8 @@ AVX2 static void attend_head_avx2(const float *q, const float *k, const float *v
 }
 #endif
 
-void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride, int32_t n_pos,
-		      int32_t hd, float scale, float *sc, float *out)
+void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride,
+		      int32_t n_pos, int32_t hd, float scale, float *sc, float *out)
 {
 #if defined(__x86_64__)
 	if (herd_simd_enabled()) {

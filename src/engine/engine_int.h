@@ -30,10 +30,10 @@ void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const voi
  * (row j of each at k + j*kv_stride, v + j*kv_stride): out = softmax(q·k_j · scale) · v_j.
  * sc: n_pos floats of scratch (left holding the softmax weights). attention.c; the _ref version
  * is the plain one the SIMD one is tested against. */
-void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride, int32_t n_pos,
-		      int32_t hd, float scale, float *sc, float *out);
-void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride, int32_t n_pos,
-			  int32_t hd, float scale, float *sc, float *out);
+void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride,
+		      int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
+void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride,
+			  int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
 
 /* Tuning of a context (forward.c), for tests and benchmarks: the work (about one multiply-add
  * per unit) a thread must get before a phase wakes it (0 = every phase on every thread), and
@@ -55,6 +55,7 @@ int herd_pool_size(const struct herd_pool *p);
 void herd_pool_run(struct herd_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
 /* The same on threads 0..nth-1 only (nth clamped to 1..size): for work too small to be worth
  * waking every thread. nth <= 1 calls fn(arg, 0, 1) on the caller and touches no other thread. */
-void herd_pool_run_n(struct herd_pool *p, int nth, void (*fn)(void *arg, int ith, int nth), void *arg);
+void herd_pool_run_n(struct herd_pool *p, int nth, void (*fn)(void *arg, int ith, int nth),
+		     void *arg);
 
 #endif

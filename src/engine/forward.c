@@ -84,10 +84,10 @@ struct herd_ctx {
 	int32_t row0; /* norm phase: first token row it works on */
 	struct mm_job jobs[MAX_JOBS];
 	int n_jobs;
-	int64_t n_chunks, x_tile; /* chunks of all jobs; tokens per activation tile */
-	int nth;		  /* threads taking part in the phase */
-	double min_work;	  /* MIN_WORK_PER_THREAD unless tuned (herd_ctx_tune) */
-	size_t x_tile_bytes;	  /* X_TILE_BYTES unless tuned */
+	int64_t n_chunks, x_tile;	/* chunks of all jobs; tokens per activation tile */
+	int nth;			/* threads taking part in the phase */
+	double min_work;		/* MIN_WORK_PER_THREAD unless tuned (herd_ctx_tune) */
+	size_t x_tile_bytes;		/* X_TILE_BYTES unless tuned */
 	_Alignas(64) atomic_llong next; /* next chunk (matmul) or item (attention) to take */
 };
 
@@ -209,7 +209,6 @@ static void rope_apply(float *v, const float *cs, int32_t n_rot)
 	}
 }
 
-
 static void ph_embed(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
@@ -277,8 +276,9 @@ static void ph_matmul(void *arg, int ith, int nth)
 		const size_t ws = herd_type_row_bytes(J->w->type, n);
 		for (int64_t t0 = 0; t0 < nt; t0 += tile) {
 			const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
-			herd_matmul(J->w->type, J->w->data, ws, (const char *)J->x + (size_t)t0 * J->x_stride,
-				    J->x_stride, n, tn, r0, r1, J->y + t0 * J->ldy, J->ldy);
+			herd_matmul(J->w->type, J->w->data, ws,
+				    (const char *)J->x + (size_t)t0 * J->x_stride, J->x_stride, n,
+				    tn, r0, r1, J->y + t0 * J->ldy, J->ldy);
 		}
 	}
 }
@@ -325,8 +325,8 @@ static void ph_attention(void *arg, int ith, int nth)
 		int32_t p = c->pos0 + (int32_t)t; /* attends to positions 0..p */
 		herd_attend_head(c->q + t * m->info.n_embd + h * hd,
 				 c->k_cache + layer_off + (size_t)kvh * (size_t)hd,
-				 c->v_cache + layer_off + (size_t)kvh * (size_t)hd, (size_t)kvd, p + 1, hd,
-				 scale, sc, c->att + t * m->info.n_embd + h * hd);
+				 c->v_cache + layer_off + (size_t)kvh * (size_t)hd, (size_t)kvd,
+				 p + 1, hd, scale, sc, c->att + t * m->info.n_embd + h * hd);
 	}
 }
 

@@ -39,12 +39,12 @@ struct herd_pool {
 	pthread_cond_t cv_work, cv_done;
 	bool quit; /* under mu, and published by gen */
 
-	_Alignas(64) atomic_uint gen; /* bumped for each run and for shutdown */
+	_Alignas(64) atomic_uint gen;		 /* bumped for each run and for shutdown */
 	void (*fn)(void *arg, int ith, int nth); /* published by gen */
 	void *arg;
 	int nth; /* threads taking part in the current run */
 
-	_Alignas(64) atomic_int pending; /* workers still inside the current run */
+	_Alignas(64) atomic_int pending;  /* workers still inside the current run */
 	_Alignas(64) atomic_int sleepers; /* workers asleep (or about to be) on cv_work */
 	atomic_int caller_sleeps;	  /* the caller is asleep (or about to be) on cv_done */
 };
@@ -165,7 +165,8 @@ int herd_pool_size(const struct herd_pool *p)
 	return p->n;
 }
 
-void herd_pool_run_n(struct herd_pool *p, int nth, void (*fn)(void *arg, int ith, int nth), void *arg)
+void herd_pool_run_n(struct herd_pool *p, int nth, void (*fn)(void *arg, int ith, int nth),
+		     void *arg)
 {
 	if (nth > p->n)
 		nth = p->n;

@@ -30,12 +30,15 @@ static void attention_simd_matches_reference(void **state)
 	for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++) {
 		for (size_t b = 0; b < sizeof npos / sizeof npos[0]; b++) {
 			const int32_t hd = hds[a], n = npos[b];
-			const size_t stride = (size_t)hd * 3 + 1; /* heads of other kv groups between */
+			const size_t stride =
+			    (size_t)hd * 3 + 1; /* heads of other kv groups between */
 			float *q = malloc((size_t)hd * sizeof *q);
 			float *k = malloc((size_t)n * stride * sizeof *k);
 			float *v = malloc((size_t)n * stride * sizeof *v);
-			float *sc1 = malloc((size_t)n * sizeof *sc1), *sc2 = malloc((size_t)n * sizeof *sc2);
-			float *o1 = malloc((size_t)hd * sizeof *o1), *o2 = malloc(((size_t)hd + 8) * sizeof *o2);
+			float *sc1 = malloc((size_t)n * sizeof *sc1),
+			      *sc2 = malloc((size_t)n * sizeof *sc2);
+			float *o1 = malloc((size_t)hd * sizeof *o1),
+			      *o2 = malloc(((size_t)hd + 8) * sizeof *o2);
 			for (int32_t i = 0; i < hd; i++)
 				q[i] = 3 * frand(&seed);
 			for (size_t i = 0; i < (size_t)n * stride; i++) {
@@ -58,8 +61,8 @@ static void attention_simd_matches_reference(void **state)
 				for (int32_t j = 0; j < n; j++)
 					mag += sc1[j] * fabsf(v[(size_t)j * stride + (size_t)i]);
 				if (fabs(o1[i] - o2[i]) > 1e-5 * mag + 1e-7)
-					fail_msg("hd %d, n_pos %d, [%d]: simd %.9g, reference %.9g", hd, n, i,
-						 o2[i], o1[i]);
+					fail_msg("hd %d, n_pos %d, [%d]: simd %.9g, reference %.9g",
+						 hd, n, i, o2[i], o1[i]);
 			}
 			for (int i = hd; i < hd + 8; i++)
 				assert_true(o2[i] == 12345.0f);
@@ -83,7 +86,8 @@ static struct herd_ctx *ctx(const struct herd_model *m, int threads, int n_batch
 /* A 13-token prompt (all logits) and 3 single tokens through a context; returns the 16 rows. */
 static float *run(struct herd_ctx *c, int32_t n_vocab)
 {
-	static const int32_t ids[13] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 300, 17, 99};
+	static const int32_t ids[13] = {1,   403, 407, 261, 378, 432, 383,
+					286, 261, 376, 300, 17,	 99};
 	float *out = malloc((size_t)16 * (size_t)n_vocab * sizeof *out);
 	assert_int_equal(herd_ctx_eval(c, ids, 13, true), HERD_OK);
 	memcpy(out, herd_ctx_logits(c, 0), (size_t)13 * (size_t)n_vocab * sizeof *out);
@@ -125,10 +129,12 @@ static void threads_and_tiles_give_the_same_bits(void **state)
 			float *got = run(c, V);
 			for (size_t i = 0; i < (size_t)16 * (size_t)V; i++)
 				if (memcmp(&got[i], &want[i], sizeof(float)) != 0)
-					fail_msg("%s, %d threads, batch %d, tile %zu bytes: token %zu, logit %zu: "
+					fail_msg("%s, %d threads, batch %d, tile %zu bytes: token "
+						 "%zu, logit %zu: "
 						 "%.9g, 1 thread %.9g",
-						 models[f], cases[k].threads, cases[k].n_batch, cases[k].tile_bytes,
-						 i / (size_t)V, i % (size_t)V, got[i], want[i]);
+						 models[f], cases[k].threads, cases[k].n_batch,
+						 cases[k].tile_bytes, i / (size_t)V, i % (size_t)V,
+						 got[i], want[i]);
 			free(got);
 			herd_ctx_free(c);
 		}
