@@ -7,7 +7,7 @@ pkgs=(
   gcc make cmake pkg-config
   libopendht-c-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libsodium-dev libcmocka-dev
-  curl jq iproute2 procps
+  curl jq iproute2 procps python3 nodejs npm
 )
 
 missing=()

@@ -61,5 +61,9 @@
 #define HERD_CAP_MAX_FUTURE_MS 60000          /* a record stamped further ahead of our clock is refused (skew or a lie) */
 #define HERD_CAP_MAX_TOKENS_PER_S 1e7         /* measured speed: larger is a lie */
 #define HERD_DHT_MAX_BOOTSTRAP 64             /* --bootstrap addresses */
+#define HERD_DISCOVERY_VERIFY_TIMEOUT_MS 2000 /* NODE_INFO check of a discovered peer: a live peer answers in ms */
+#define HERD_DISCOVERY_RECHECK_MS 60000       /* a verified peer is checked again this often (it may have been replaced) */
+#define HERD_DISCOVERY_RETRY_MS 5000          /* a peer that failed the check is tried again after this */
+#define HERD_DISCOVERY_HASH_CHUNK (1u << 20)  /* bytes read at a time while hashing a model file */
 
 #endif
