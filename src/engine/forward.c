@@ -3,9 +3,11 @@
  * The one thing to know: a context allocates everything once (KV cache, activations, the
  * converted-activation buffers, per-thread attention scratch) and every pass is a fixed
  * sequence of phases, each run on the thread pool and split by rows or tokens (ith/nth):
- *   embed; per layer: norm+convert, Q/K/V matmul (K, V written straight into the cache),
- *   RoPE, attention, convert, output matmul, residual+norm+convert, gate/up matmul,
- *   SwiGLU+convert, down matmul; then residual + final norm + convert, logits matmul.
+ *   embed (+ the RoPE table of the batch); per layer: norm+convert, Q/K/V matmul (K, V written
+ *   straight into the cache), RoPE, attention, convert, output matmul, residual+norm+convert,
+ *   gate/up matmul, SwiGLU+convert, down matmul; then residual + final norm + convert, logits.
+ * Each phase runs on as many threads as its work keeps busy (one, for a tiny model); matmuls
+ * hand out chunks of rows from an atomic counter and walk a prompt in activation tiles.
  * Activations are converted once per matrix input to the weights' vec_dot_type (none for F32).
  * Shapes below are (rows, row length) in floats unless stated. */
 #include <math.h>
