@@ -26,6 +26,20 @@ const struct herd_type_ops *herd_type_ops_ref(enum herd_type t);
 void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const void *x, size_t x_stride,
 		 int64_t n, int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
 
+/* One query head q (hd floats) attends to positions 0..n_pos-1 of a key and a value cache
+ * (row j of each at k + j*kv_stride, v + j*kv_stride): out = softmax(q·k_j · scale) · v_j.
+ * sc: n_pos floats of scratch (left holding the softmax weights). attention.c; the _ref version
+ * is the plain one the SIMD one is tested against. */
+void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride,
+		      int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
+void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride,
+			  int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
+
+/* Tuning of a context (forward.c), for tests and benchmarks: the work (about one multiply-add
+ * per unit) a thread must get before a phase wakes it (0 = every phase on every thread), and
+ * the bytes of converted activations per tile in prompt processing (0 = the default). */
+void herd_ctx_tune(struct herd_ctx *c, double min_work_per_thread, size_t x_tile_bytes);
+
 /* fp16 / bf16 conversions (quant.c) */
 float herd_fp16_to_fp32(uint16_t h);
 uint16_t herd_fp32_to_fp16(float f);
@@ -39,5 +53,9 @@ void herd_pool_free(struct herd_pool *p);
 int herd_pool_size(const struct herd_pool *p);
 /* Runs fn(arg, ith, nth) on every thread (the caller is thread 0) and returns when all are done. */
 void herd_pool_run(struct herd_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
+/* The same on threads 0..nth-1 only (nth clamped to 1..size): for work too small to be worth
+ * waking every thread. nth <= 1 calls fn(arg, 0, 1) on the caller and touches no other thread. */
+void herd_pool_run_n(struct herd_pool *p, int nth, void (*fn)(void *arg, int ith, int nth),
+		     void *arg);
 
 #endif

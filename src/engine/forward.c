@@ -3,12 +3,15 @@
  * The one thing to know: a context allocates everything once (KV cache, activations, the
  * converted-activation buffers, per-thread attention scratch) and every pass is a fixed
  * sequence of phases, each run on the thread pool and split by rows or tokens (ith/nth):
- *   embed; per layer: norm+convert, Q/K/V matmul (K, V written straight into the cache),
- *   RoPE, attention, convert, output matmul, residual+norm+convert, gate/up matmul,
- *   SwiGLU+convert, down matmul; then residual + final norm + convert, logits matmul.
+ *   embed (+ the RoPE table of the batch); per layer: norm+convert, Q/K/V matmul (K, V written
+ *   straight into the cache), RoPE, attention, convert, output matmul, residual+norm+convert,
+ *   gate/up matmul, SwiGLU+convert, down matmul; then residual + final norm + convert, logits.
+ * Each phase runs on as many threads as its work keeps busy (one, for a tiny model); matmuls
+ * hand out chunks of rows from an atomic counter and walk a prompt in activation tiles.
  * Activations are converted once per matrix input to the weights' vec_dot_type (none for F32).
  * Shapes below are (rows, row length) in floats unless stated. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +20,23 @@
 #include "model_int.h"
 
 #define MAX_JOBS 3 /* matrices sharing one input in one phase: Q, K, V */
+
+/* Work (about one multiply-add or one element touched) a thread must get for waking it to pay:
+ * a run costs a few µs of cross-core traffic and, on a busy machine, the wait for the slowest
+ * thread. Below this a phase runs on fewer threads; a tiny model (stories260K) runs each token
+ * on the caller alone. */
+#define MIN_WORK_PER_THREAD 40000
+
+/* Matrix products are cut into chunks of rows that threads take from a shared counter (a
+ * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
+ * at least this many rows and a multiple of the 4-row kernel tile; there are about
+ * CHUNKS_PER_THREAD per thread. */
+#define MIN_CHUNK_ROWS 16
+#define CHUNKS_PER_THREAD 8
+/* Prompt processing reads the converted activations once per chunk of rows: they are taken in
+ * tiles of at most this many bytes (a multiple of 4 tokens) so that a tile and the chunk's
+ * weight rows stay in the L2 cache. */
+#define X_TILE_BYTES (256u << 10)
 
 /* One matrix input: float rows, converted (when the weights do not take F32) into buf. */
 struct act {
@@ -32,6 +52,7 @@ struct mm_job {
 	size_t x_stride;
 	float *y; /* y[t * ldy + r] */
 	int64_t ldy;
+	int64_t chunk_rows, chunk0; /* rows per chunk; index of this job's first chunk */
 };
 
 struct herd_ctx {
@@ -48,7 +69,7 @@ struct herd_ctx {
 	void *xq[MAX_JOBS];	  /* (n_batch, xq_row_bytes) converted activations */
 	size_t xq_row_bytes;
 	float *scores; /* (n_threads, n_ctx) attention weights per thread */
-	float *rope;   /* (n_threads, n_rot) cos, sin pairs per thread */
+	float *rope;   /* (n_batch, n_rot) cos, sin pairs per token of the batch */
 	float *logits; /* (logits_cap, n_vocab) */
 	int32_t logits_cap, n_logits;
 	bool all_logits;
@@ -65,6 +86,11 @@ struct herd_ctx {
 	int32_t row0; /* norm phase: first token row it works on */
 	struct mm_job jobs[MAX_JOBS];
 	int n_jobs;
+	int64_t n_chunks, x_tile;	/* chunks of all jobs; tokens per activation tile */
+	int nth;			/* threads taking part in the phase */
+	double min_work;		/* MIN_WORK_PER_THREAD unless tuned (herd_ctx_tune) */
+	size_t x_tile_bytes;		/* X_TILE_BYTES unless tuned */
+	_Alignas(64) atomic_llong next; /* next chunk (matmul) or item (attention) to take */
 };
 
 struct herd_ctx_params herd_ctx_default_params(void)
@@ -109,6 +135,28 @@ static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *
 		J->ldy = ldy[i];
 	}
 	c->n_jobs = nw;
+
+	/* chunks of rows, numbered across the jobs in order */
+	const int64_t nth = herd_pool_size(c->pool);
+	size_t xs = 0;
+	c->n_chunks = 0;
+	for (int i = 0; i < nw; i++) {
+		struct mm_job *J = &c->jobs[i];
+		int64_t rows = J->w->ne[1];
+		int64_t cr = (rows + nth * CHUNKS_PER_THREAD - 1) / (nth * CHUNKS_PER_THREAD);
+		cr = cr < MIN_CHUNK_ROWS ? MIN_CHUNK_ROWS : (cr + 3) / 4 * 4;
+		J->chunk_rows = cr;
+		J->chunk0 = c->n_chunks;
+		c->n_chunks += (rows + cr - 1) / cr;
+		if (J->x_stride > xs)
+			xs = J->x_stride;
+	}
+	/* activation tiles: as few as fit X_TILE_BYTES, of equal size rounded up to 4 tokens */
+	const int64_t tb = (int64_t)c->x_tile_bytes;
+	int64_t nt = c->nt, ntiles = ((int64_t)xs * nt + tb - 1) / tb;
+	if (ntiles < 1)
+		ntiles = 1;
+	c->x_tile = ((nt + ntiles - 1) / ntiles + 3) / 4 * 4;
 }
 
 /* Converts row r of c->src into every planned input that needs it. */
@@ -139,6 +187,30 @@ static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float
 
 /* ---- phases: each is fn(ctx, ith, nth) on the pool ---- */
 
+/* ggml's "normal" RoPE: rotates adjacent pairs (x[2i], x[2i+1]) of the first n_rot elements
+ * of every head by theta = pos * freq_scale * base^(-2i/n_rot), theta built up by repeated
+ * multiplication in float as ggml does, so that the angles round the same way. */
+static void rope_table(const struct herd_model_info *I, int32_t pos, float *cs)
+{
+	const float theta_scale = powf(I->rope_freq_base, -2.0f / (float)I->n_rot);
+	float theta = (float)pos;
+	for (int32_t i = 0; i < I->n_rot / 2; i++) {
+		float th = I->rope_freq_scale * theta;
+		cs[2 * i] = cosf(th);
+		cs[2 * i + 1] = sinf(th);
+		theta *= theta_scale;
+	}
+}
+
+static void rope_apply(float *v, const float *cs, int32_t n_rot)
+{
+	for (int32_t i = 0; i < n_rot / 2; i++) {
+		float x0 = v[2 * i], x1 = v[2 * i + 1];
+		v[2 * i] = x0 * cs[2 * i] - x1 * cs[2 * i + 1];
+		v[2 * i + 1] = x0 * cs[2 * i + 1] + x1 * cs[2 * i];
+	}
+}
+
 static void ph_embed(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
@@ -152,6 +224,7 @@ static void ph_embed(void *arg, int ith, int nth)
 			memcpy(c->x + t * E, row, rb);
 		else
 			herd_type_ops(e->type)->to_float(row, c->x + t * E, E);
+		rope_table(&c->m->info, c->pos0 + (int32_t)t, c->rope + t * c->m->info.n_rot);
 	}
 }
 
@@ -185,41 +258,30 @@ static void ph_convert(void *arg, int ith, int nth)
 		convert_row(c, r);
 }
 
+/* Takes chunks of rows until none is left; each chunk runs over the tokens in tiles. */
 static void ph_matmul(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
-	for (int j = 0; j < c->n_jobs; j++) {
+	(void)ith, (void)nth;
+	const int64_t nt = c->nt, tile = c->x_tile;
+	for (;;) {
+		int64_t i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+		if (i >= c->n_chunks)
+			return;
+		int j = c->n_jobs - 1;
+		while (c->jobs[j].chunk0 > i)
+			j--;
 		const struct mm_job *J = &c->jobs[j];
-		int64_t a, b;
-		split(J->w->ne[1], ith, nth, &a, &b);
-		if (a < b)
-			herd_matmul(J->w->type, J->w->data,
-				    herd_type_row_bytes(J->w->type, J->w->ne[0]), J->x, J->x_stride,
-				    J->w->ne[0], c->nt, a, b, J->y, J->ldy);
-	}
-}
-
-/* ggml's "normal" RoPE: rotates adjacent pairs (x[2i], x[2i+1]) of the first n_rot elements
- * of every head by theta = pos * freq_scale * base^(-2i/n_rot), theta built up by repeated
- * multiplication in float as ggml does, so that the angles round the same way. */
-static void rope_table(const struct herd_model_info *I, int32_t pos, float *cs)
-{
-	const float theta_scale = powf(I->rope_freq_base, -2.0f / (float)I->n_rot);
-	float theta = (float)pos;
-	for (int32_t i = 0; i < I->n_rot / 2; i++) {
-		float th = I->rope_freq_scale * theta;
-		cs[2 * i] = cosf(th);
-		cs[2 * i + 1] = sinf(th);
-		theta *= theta_scale;
-	}
-}
-
-static void rope_apply(float *v, const float *cs, int32_t n_rot)
-{
-	for (int32_t i = 0; i < n_rot / 2; i++) {
-		float x0 = v[2 * i], x1 = v[2 * i + 1];
-		v[2 * i] = x0 * cs[2 * i] - x1 * cs[2 * i + 1];
-		v[2 * i + 1] = x0 * cs[2 * i + 1] + x1 * cs[2 * i];
+		const int64_t n = J->w->ne[0], rows = J->w->ne[1];
+		const int64_t r0 = (i - J->chunk0) * J->chunk_rows;
+		const int64_t r1 = r0 + J->chunk_rows < rows ? r0 + J->chunk_rows : rows;
+		const size_t ws = herd_type_row_bytes(J->w->type, n);
+		for (int64_t t0 = 0; t0 < nt; t0 += tile) {
+			const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
+			herd_matmul(J->w->type, J->w->data, ws,
+				    (const char *)J->x + (size_t)t0 * J->x_stride, J->x_stride, n,
+				    tn, r0, r1, J->y + t0 * J->ldy, J->ldy);
+		}
 	}
 }
 
@@ -228,12 +290,11 @@ static void ph_rope(void *arg, int ith, int nth)
 	struct herd_ctx *c = arg;
 	const struct herd_model *m = c->m;
 	const struct herd_model_info *I = &m->info;
-	float *cs = c->rope + (size_t)ith * (size_t)I->n_rot;
 	int64_t a, b;
 	split(c->nt, ith, nth, &a, &b);
 	for (int64_t t = a; t < b; t++) {
 		int32_t p = c->pos0 + (int32_t)t;
-		rope_table(I, p, cs);
+		const float *cs = c->rope + t * I->n_rot;
 		float *q = c->q + t * I->n_embd;
 		for (int32_t h = 0; h < I->n_head; h++)
 			rope_apply(q + h * m->head_dim, cs, I->n_rot);
@@ -244,50 +305,30 @@ static void ph_rope(void *arg, int ith, int nth)
 	}
 }
 
-/* Causal grouped-query attention, one (token, head) pair at a time. */
+/* Causal grouped-query attention, one (token, head) pair at a time, taken from a shared
+ * counter latest token first (the longest rows first, so that the threads finish together). */
 static void ph_attention(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
+	(void)nth;
 	const struct herd_model *m = c->m;
 	const int32_t H = m->info.n_head, hd = m->head_dim, kvd = m->kv_dim,
 		      group = H / m->info.n_head_kv;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const size_t layer_off = (size_t)c->layer * (size_t)c->n_ctx * (size_t)kvd;
 	float *sc = c->scores + (size_t)ith * (size_t)c->n_ctx;
-	int64_t a, b;
-	split((int64_t)c->nt * H, ith, nth, &a, &b);
-	for (int64_t w = a; w < b; w++) {
-		int64_t t = w / H;
+	const int64_t total = (int64_t)c->nt * H;
+	for (;;) {
+		int64_t i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+		if (i >= total)
+			return;
+		int64_t w = total - 1 - i, t = w / H;
 		int32_t h = (int32_t)(w % H), kvh = h / group;
 		int32_t p = c->pos0 + (int32_t)t; /* attends to positions 0..p */
-		const float *q = c->q + t * m->info.n_embd + h * hd;
-		const float *k = c->k_cache + layer_off + (size_t)kvh * (size_t)hd;
-		const float *v = c->v_cache + layer_off + (size_t)kvh * (size_t)hd;
-		float mx = -INFINITY;
-		for (int32_t j = 0; j <= p; j++) {
-			const float *kj = k + (size_t)j * (size_t)kvd;
-			float s = 0;
-			for (int32_t i = 0; i < hd; i++)
-				s += q[i] * kj[i];
-			s *= scale;
-			sc[j] = s;
-			if (s > mx)
-				mx = s;
-		}
-		double sum = 0;
-		for (int32_t j = 0; j <= p; j++) {
-			sc[j] = expf(sc[j] - mx);
-			sum += sc[j];
-		}
-		float inv = (float)(1.0 / sum);
-		float *o = c->att + t * m->info.n_embd + h * hd;
-		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int32_t j = 0; j <= p; j++) {
-			const float *vj = v + (size_t)j * (size_t)kvd;
-			float wj = sc[j] * inv;
-			for (int32_t i = 0; i < hd; i++)
-				o[i] += wj * vj[i];
-		}
+		herd_attend_head(c->q + t * m->info.n_embd + h * hd,
+				 c->k_cache + layer_off + (size_t)kvh * (size_t)hd,
+				 c->v_cache + layer_off + (size_t)kvh * (size_t)hd, (size_t)kvd,
+				 p + 1, hd, scale, sc, c->att + t * m->info.n_embd + h * hd);
 	}
 }
 
@@ -308,9 +349,23 @@ static void ph_swiglu(void *arg, int ith, int nth)
 
 /* ---- one batch of at most n_batch tokens at position c->pos ---- */
 
-static void run_one(struct herd_ctx *c, void (*fn)(void *, int, int))
+/* Runs one phase on as many threads as its work (about one multiply-add or element per
+ * unit) keeps busy. */
+static void run(struct herd_ctx *c, void (*fn)(void *, int, int), double work)
 {
-	herd_pool_run(c->pool, fn, c);
+	double nth = c->min_work > 0 ? work / c->min_work : HERD_MAX_THREADS;
+	c->nth = nth < 1 ? 1 : nth >= herd_pool_size(c->pool) ? herd_pool_size(c->pool) : (int)nth;
+	atomic_store_explicit(&c->next, 0, memory_order_relaxed); /* published by the run */
+	herd_pool_run_n(c->pool, c->nth, fn, c);
+}
+
+/* The work of the matrix products planned last: rows x row length x tokens. */
+static double mm_work(const struct herd_ctx *c)
+{
+	double w = 0;
+	for (int j = 0; j < c->n_jobs; j++)
+		w += (double)c->jobs[j].w->ne[0] * (double)c->jobs[j].w->ne[1];
+	return w * c->nt;
 }
 
 /* Evaluates tokens[0..nt) at c->pos; writes logits of rows [row0, nt) to out (n_vocab apart),
@@ -324,7 +379,14 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 	c->tokens = tokens;
 	c->nt = nt;
 	c->pos0 = c->pos;
-	run_one(c, ph_embed);
+	/* per-phase work estimates */
+	const double n_rows = nt, embed_work = n_rows * (double)(E + 40 * I->n_rot),
+		     norm_work = n_rows * (double)E * 4,
+		     rope_work = n_rows * (double)(I->n_head + I->n_head_kv) * (double)I->n_rot,
+		     att_work = (double)I->n_head * (double)m->head_dim * 2 *
+				(n_rows * (c->pos0 + 1) + n_rows * (n_rows - 1) / 2),
+		     convert_work = n_rows * (double)E * 2, swiglu_work = n_rows * (double)F * 10;
+	run(c, ph_embed, embed_work);
 	for (int32_t l = 0; l < I->n_layer; l++) {
 		const struct herd_layer *L = &m->layers[l];
 		size_t cache_row = ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * (size_t)KV;
@@ -337,17 +399,17 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 		c->norm_w = L->attn_norm;
 		c->add_residual = l > 0;
 		c->row0 = 0;
-		run_one(c, ph_norm);
-		run_one(c, ph_matmul);
-		run_one(c, ph_rope);
-		run_one(c, ph_attention);
+		run(c, ph_norm, norm_work);
+		run(c, ph_matmul, mm_work(c));
+		run(c, ph_rope, rope_work);
+		run(c, ph_attention, att_work);
 
 		float *o_y[1] = {c->tmp};
 		int64_t o_ld[1] = {E};
 		plan(c, &L->wo, o_y, o_ld, 1, c->att, E);
 		if (c->in[0].convert)
-			run_one(c, ph_convert);
-		run_one(c, ph_matmul);
+			run(c, ph_convert, convert_work);
+		run(c, ph_matmul, mm_work(c));
 
 		const struct herd_tensor *gu[2] = {L->gate, L->up};
 		float *gu_y[2] = {c->hb, c->hb2};
@@ -355,29 +417,31 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 		plan(c, gu, gu_y, gu_ld, 2, c->xb, E);
 		c->norm_w = L->ffn_norm;
 		c->add_residual = true;
-		run_one(c, ph_norm);
-		run_one(c, ph_matmul);
+		run(c, ph_norm, norm_work);
+		run(c, ph_matmul, mm_work(c));
 
 		float *d_y[1] = {c->tmp};
 		int64_t d_ld[1] = {E};
 		plan(c, &L->down, d_y, d_ld, 1, c->hb, F);
-		run_one(c, ph_swiglu);
-		run_one(c, ph_matmul);
+		run(c, ph_swiglu, swiglu_work);
+		run(c, ph_matmul, mm_work(c));
 	}
 	c->pos += nt;
 	if (!out)
 		return;
-	/* final residual, norm and logits for rows [row0, nt) only */
+	/* final residual, norm and logits for rows [row0, nt) only; the matmul runs over the
+	 * nt - row0 rows that were normed */
+	c->nt = nt - row0;
 	float *y[1] = {out};
 	int64_t ld[1] = {I->n_vocab};
 	plan(c, &m->output, y, ld, 1, c->xb, E);
+	c->nt = nt;
 	c->norm_w = m->output_norm;
 	c->add_residual = true;
 	c->row0 = row0;
-	run_one(c, ph_norm);
-	/* the matmul runs over the nt - row0 rows that were normed */
+	run(c, ph_norm, (nt - row0) * (double)E * 4);
 	c->nt = nt - row0;
-	run_one(c, ph_matmul);
+	run(c, ph_matmul, mm_work(c));
 	c->nt = nt;
 }
 
@@ -411,8 +475,13 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 				 HERD_MAX_BATCH, p->n_batch);
 	int32_t n_batch = p->n_batch < n_ctx ? p->n_batch : n_ctx;
 
-	struct herd_ctx *c = herd_xcalloc(1, sizeof *c);
+	/* aligned: the chunk counter has a cache line of its own */
+	struct herd_ctx *c = aligned_alloc(64, (sizeof *c + 63) / 64 * 64);
+	HERD_ASSERT(c);
+	memset(c, 0, sizeof *c);
 	c->m = m;
+	c->min_work = MIN_WORK_PER_THREAD;
+	c->x_tile_bytes = X_TILE_BYTES;
 	c->n_ctx = n_ctx;
 	c->n_batch = n_batch;
 	c->pool = herd_pool_new(n_threads);
@@ -455,7 +524,7 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 		c->xq[k] = herd_xmalloc(B * rb);
 	int nth = herd_pool_size(c->pool);
 	c->scores = herd_xmalloc((size_t)nth * (size_t)n_ctx * sizeof(float));
-	c->rope = herd_xmalloc((size_t)nth * (size_t)I->n_rot * sizeof(float));
+	c->rope = herd_xmalloc(B * (size_t)I->n_rot * sizeof(float));
 	c->logits_cap = 1;
 	c->logits = herd_xmalloc((size_t)I->n_vocab * sizeof(float));
 	*out = c;
@@ -482,6 +551,12 @@ void herd_ctx_free(struct herd_ctx *c)
 	free(c->rope);
 	free(c->logits);
 	free(c);
+}
+
+void herd_ctx_tune(struct herd_ctx *c, double min_work_per_thread, size_t x_tile_bytes)
+{
+	c->min_work = min_work_per_thread;
+	c->x_tile_bytes = x_tile_bytes ? x_tile_bytes : X_TILE_BYTES;
 }
 
 void herd_ctx_reset(struct herd_ctx *c)

@@ -16,11 +16,14 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* How far ahead in a weight row to prefetch: with several rows streamed at once the hardware
- * prefetcher alone left the matrix-vector product well below the memory bandwidth. */
-#ifndef PREFETCH_BYTES
-#define PREFETCH_BYTES 256
-#endif
+/* Prefetching: a tile reading block i of rows r..r+RT-1 prefetches block i of the RT rows
+ * after them, the next tile's rows. Rows lie back to back, so this runs a whole tile (some
+ * 5-9 KB) ahead of the reads along one linear stream — far enough to cover DRAM latency; the
+ * hardware prefetcher alone, or a few hundred bytes ahead within a row, left the
+ * matrix-vector product at 10 GB/s per thread here, this reaches 20 (measured on tinyllama's
+ * Q8_0 matrices, 1 GiB, one thread). Prefetches past the matrix are harmless (they never
+ * fault). K-quant tiles are one row: they prefetch PREFETCH_ROWS_K rows ahead. */
+#define PREFETCH_ROWS_K 4
 
 INLINE float hsum8(__m256 v)
 {
@@ -107,7 +110,7 @@ INLINE __m256i unpack_iq4_nl(const void *b, float *d)
 			__m256i wv[4], aw[4];                                                      \
 			float dw[4];                                                               \
 			_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++) {                                             \
-				_mm_prefetch(w + r * ws + i * sizeof(struct btype) + PREFETCH_BYTES, _MM_HINT_T0); \
+				_mm_prefetch(w + (r + RT) * ws + i * sizeof(struct btype), _MM_HINT_T0); \
 				wv[r] = unpack_##name(w + r * ws + i * sizeof(struct btype), &dw[r]);      \
 				aw[r] = _mm256_sign_epi8(wv[r], wv[r]);                            \
 			}                                                                          \
@@ -144,7 +147,7 @@ DEF_TILE_S32(iq4_nl, block_iq4_nl)
 			_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++)                       \
 			{                                                                          \
 				uv[r] = unpacku_##name(w + r * ws + i * sizeof(struct btype), &dw[r]);     \
-				_mm_prefetch(w + r * ws + i * sizeof(struct btype) + PREFETCH_BYTES, _MM_HINT_T0); \
+				_mm_prefetch(w + (r + RT) * ws + i * sizeof(struct btype), _MM_HINT_T0); \
 			}                                                                          \
 			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++) {                     \
 				const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + t * xs) + i; \
@@ -199,8 +202,10 @@ INLINE __m256i unpack_q5_1(const void *b, float *d, float *m)
 		for (int64_t i = 0; i < nb; i++) {                                                 \
 			__m256i uv[4];                                                             \
 			float dw[4], mw[4];                                                        \
-			_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++)                                               \
+			_Pragma("GCC unroll 4") for (int r = 0; r < RT; r++) {                                             \
+				_mm_prefetch(w + (r + RT) * ws + i * sizeof(struct btype), _MM_HINT_T0); \
 				uv[r] = unpack_##name(w + r * ws + i * sizeof(struct btype), &dw[r], &mw[r]); \
+			}                                                                          \
 			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++) {                                             \
 				const struct block_q8_1 *xb = (const struct block_q8_1 *)(x + t * xs) + i; \
 				__m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);          \
@@ -429,6 +434,9 @@ INLINE void unpack_q6_K(const void *bp, struct kunp *o)
 			acc[t] = _mm256_setzero_ps();                                              \
 		struct kunp o;                                                                     \
 		for (int64_t i = 0; i < nb; i++) {                                                 \
+			for (size_t pf = 0; pf < sizeof(struct btype); pf += 64)                   \
+				_mm_prefetch(w + PREFETCH_ROWS_K * ws + i * sizeof(struct btype) + pf, _MM_HINT_T0); \
+			_mm_prefetch(w + PREFETCH_ROWS_K * ws + (i + 1) * sizeof(struct btype) - 1, _MM_HINT_T0); \
 			unpack_##name(w + i * sizeof(struct btype), &o);                           \
 			_Pragma("GCC unroll 4") for (int t = 0; t < CT; t++) {                                             \
 				const struct block_q8_K *xb = (const struct block_q8_K *)(x + t * xs) + i; \

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "engine_int.h"
 
 static struct herd_model *load(const char *path)
 {
@@ -27,6 +27,8 @@ static struct herd_ctx *new_ctx(const struct herd_model *m, int n_ctx, int n_bat
 	struct herd_ctx *c = NULL;
 	if (herd_ctx_new(m, &p, &c))
 		fail_msg("ctx: %s", herd_last_error());
+	/* the test models are too small for the engine to wake a second thread on its own */
+	herd_ctx_tune(c, 0, 0);
 	return c;
 }
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine_int.h"
 
 static json_t *load_json(const char *path)
 {
@@ -49,6 +49,8 @@ static struct herd_ctx *new_ctx(const struct herd_model *m, int n_ctx, int threa
 	struct herd_ctx *c = NULL;
 	if (herd_ctx_new(m, &p, &c))
 		fail_msg("ctx: %s", herd_last_error());
+	/* the test models are too small for the engine to wake a second thread on its own */
+	herd_ctx_tune(c, 0, 0);
 	return c;
 }
 
@@ -357,6 +359,7 @@ static void batches_agree_with_single_tokens(void **state)
 	p.n_batch = 3;
 	struct herd_ctx *c = NULL, *one = new_ctx(m, 64, 1);
 	assert_int_equal(herd_ctx_new(m, &p, &c), HERD_OK);
+	herd_ctx_tune(c, 0, 0);
 	int32_t ids[10] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376};
 	assert_int_equal(herd_ctx_eval(c, ids, 10, true), HERD_OK);
 	for (int t = 0; t < 10; t++) {
