@@ -22,8 +22,11 @@
 
 enum frag_state { F_PENDING, F_WAITING, F_RUNNING, F_DONE, F_FAILED };
 
-#define MAX_CAUSES (HERD_SCHED_MAX_ATTEMPTS + 2) /* attempts + one backup, with a spare */
 #define SKIP_LOOKAHEAD 8 /* pending fragments looked at for one a peer has not failed */
+#define MAX_BACKUPS 3 /* per fragment: a straggler's copies, also replacing failed ones */
+#define MAX_COPIES 3  /* running at once: the original and up to two backups */
+#define MAX_CAUSES (HERD_SCHED_MAX_ATTEMPTS + MAX_BACKUPS) /* every failed attempt */
+#define STUCK_FACTOR 2.0 /* an attempt past 2x its expected time gets a backup (before the timeout) */
 
 struct peer {
 	char id[HERD_SCHED_MAX_ID + 1];
@@ -47,11 +50,11 @@ struct frag {
 	double cost; /* tokens */
 	uint8_t state;
 	uint8_t n_failed;
-	uint8_t n_running; /* copies running: 0, 1, or 2 with a backup */
+	uint8_t n_running; /* copies running: 0..MAX_COPIES */
 	uint8_t n_causes;
-	bool backup_issued;
+	uint8_t n_backups;
 	double ready_ms;              /* F_WAITING: may start again at this time */
-	uint32_t run[2];              /* attempt slots of the running copies */
+	uint32_t run[MAX_COPIES];     /* attempt slots of the running copies, oldest first */
 	uint32_t failed_on[MAX_CAUSES]; /* peer indices of failed attempts */
 	char *causes[MAX_CAUSES];     /* "peer ID: reason", owned */
 };
@@ -100,6 +103,8 @@ struct herd_sched {
 	struct peer *peers;
 	size_t n_peers, cap_peers, n_live;
 	uint32_t *fheap; /* free peers: live, not cooling, running < slots; max eff first */
+	double *free_at; /* scratch per peer: when a slot is expected to free (tail checks) */
+	bool free_at_valid; /* computed during this poll */
 	size_t n_fheap;
 	uint32_t *cooling;
 	size_t n_cooling, cap_cooling;
@@ -113,6 +118,7 @@ struct herd_sched {
 	struct pitem *pend;
 	size_t n_pend, cap_pend;
 	double pend_work; /* tokens in valid pending entries */
+	double run_work;  /* tokens of all running attempts */
 	struct witem *wait;
 	size_t n_wait, cap_wait;
 
@@ -127,7 +133,8 @@ struct herd_sched {
 	size_t q_head, q_n, q_cap;
 
 	double no_peer_since; /* < 0 when not waiting for peers */
-	double straggler_wake;
+	double straggler_wake; /* no straggler can be due before this ... */
+	bool straggler_dirty;  /* ... unless a result changed the picture */
 };
 
 #define GROW(ptr, n, cap)                                                                          \
@@ -232,6 +239,7 @@ void herd_sched_free(struct herd_sched *s)
 	free(s->jobs);
 	free(s->peers);
 	free(s->fheap);
+	free(s->free_at);
 	free(s->cooling);
 	free(s->pend);
 	free(s->wait);
@@ -554,10 +562,15 @@ static void attempt_release(struct herd_sched *s, uint32_t slot)
 	HERD_ASSERT(a->used);
 	struct job *j = s->jobs[a->job];
 	struct frag *f = &j->f[a->frag];
-	if (f->n_running == 2 && f->run[0] == slot)
-		f->run[0] = f->run[1];
 	HERD_ASSERT(f->n_running > 0);
+	int k = 0;
+	while (k < f->n_running && f->run[k] != slot)
+		k++;
+	HERD_ASSERT(k < f->n_running);
+	for (; k + 1 < f->n_running; k++)
+		f->run[k] = f->run[k + 1];
 	f->n_running--;
+	s->run_work -= f->cost;
 	if (f->n_running == 0)
 		j->n_running--;
 	struct peer *p = &s->peers[a->peer];
@@ -635,8 +648,10 @@ static void start_attempt(struct herd_sched *s, uint32_t ji, uint32_t fi, uint32
 	a->peer = pi;
 	a->start_ms = s->now;
 	a->deadline_ms = s->now + fmax(s->p.timeout_factor * expected_ms, s->p.timeout_floor_ms);
+	s->straggler_wake = fmin(s->straggler_wake, s->now + STUCK_FACTOR * expected_ms);
 	if (f->state == F_PENDING)
 		s->pend_work -= f->cost;
+	s->run_work += f->cost;
 	if (f->n_running == 0)
 		j->n_running++;
 	f->run[f->n_running++] = slot;
@@ -715,6 +730,7 @@ enum herd_err herd_sched_peer_upsert(struct herd_sched *s, const char *id, int s
 				s->cap_peers = s->cap_peers ? 2 * s->cap_peers : 16;
 				s->peers = herd_xrealloc(s->peers, s->cap_peers * sizeof(*s->peers));
 				s->fheap = herd_xrealloc(s->fheap, s->cap_peers * sizeof(*s->fheap));
+				s->free_at = herd_xrealloc(s->free_at, s->cap_peers * sizeof(*s->free_at));
 			}
 			pi = (long)s->n_peers++;
 		}
@@ -955,12 +971,13 @@ bool herd_sched_result(struct herd_sched *s, uint64_t attempt, double now_ms, bo
 	median_add(j, dur_ms);
 	f->state = F_DONE;
 	j->n_done++;
-	if (f->n_running == 2) {
-		uint32_t other = f->run[0] == slot ? f->run[1] : f->run[0];
-		queue_cancel(s, other);
-		attempt_release(s, other);
-	}
 	attempt_release(s, slot);
+	while (f->n_running > 0) { /* the slower copies lose */
+		queue_cancel(s, f->run[0]);
+		attempt_release(s, f->run[0]);
+	}
+	if ((double)j->n_done >= s->p.straggler_done_frac * (double)j->n)
+		s->straggler_dirty = true; /* the median moved */
 	job_check_end(s, j);
 	return true;
 }
@@ -982,18 +999,57 @@ static void refresh_aggregates(struct herd_sched *s)
 	s->agg_dirty = false;
 }
 
-/* The tail rule: a peer takes the fragment only if it would finish it no later than the
- * rest of the swarm could: draining the pending work at full capacity, then running this
- * fragment on the fastest peer. Early on the drain term is large and every peer takes
- * work; near the end slow peers stop taking fragments a fast peer would finish sooner. */
-static bool tail_ok(struct herd_sched *s, const struct peer *p, double cost)
+/* When each peer is expected to have a slot free: now if it has one, else the earliest
+ * expected end of its running attempts. An overdue attempt may be stuck: its slot is sure
+ * to free only at its deadline (a stalled peer must not look about to be free). One pass over
+ * the running attempts, done at most once per poll and only near the end of the work. */
+static void compute_free_at(struct herd_sched *s)
+{
+	if (s->free_at_valid)
+		return;
+	for (size_t i = 0; i < s->n_peers; i++)
+		s->free_at[i] = s->peers[i].running < s->peers[i].slots ? s->now : INFINITY;
+	for (size_t i = 0; i < s->n_run; i++) {
+		const struct attempt *a = &s->att[s->run[i]];
+		const struct peer *p = &s->peers[a->peer];
+		double end = a->start_ms + 1000.0 * s->jobs[a->job]->f[a->frag].cost / p->pace;
+		if (end <= s->now)
+			end = a->deadline_ms;
+		s->free_at[a->peer] = fmin(s->free_at[a->peer], end);
+	}
+	s->free_at_valid = true;
+}
+
+/* The earliest a peer faster than `pi` could finish `cost` tokens, if it took them as
+ * soon as one of its slots frees; INFINITY when there is no faster peer. */
+static double faster_finish(struct herd_sched *s, uint32_t pi, double cost)
+{
+	compute_free_at(s);
+	double best = INFINITY, mine = s->peers[pi].eff;
+	for (size_t q = 0; q < s->n_peers; q++) {
+		const struct peer *p = &s->peers[q];
+		if (q == pi || !p->live || p->cooling || p->eff <= mine)
+			continue;
+		best = fmin(best, s->free_at[q] + 1000.0 * cost / p->eff);
+	}
+	return best;
+}
+
+/* The tail rule: a free peer takes the fragment only if it would finish it no later than
+ * the rest of the swarm could. While much work is pending (it takes the whole swarm longer
+ * to drain it than this peer needs for the fragment) every peer takes work; near the end a
+ * slow peer leaves a fragment to a faster peer that is expected to free up and finish it
+ * sooner, so the job does not wait on a slow peer's last fragment. */
+static bool tail_ok(struct herd_sched *s, uint32_t pi, double cost)
 {
 	refresh_aggregates(s);
-	if (s->cap_total <= 0 || s->s_max <= 0)
-		return true;
+	const struct peer *p = &s->peers[pi];
 	double mine = cost / p->eff;
-	double alt = fmax(s->pend_work - cost, 0) / s->cap_total + cost / s->s_max;
-	return mine <= alt * (1 + 1e-9);
+	if (s->cap_total <= 0 || p->eff >= s->s_max)
+		return true;
+	if (fmax(s->pend_work - cost, 0) / s->cap_total + cost / s->s_max >= mine)
+		return true;
+	return s->now + 1000.0 * mine <= faster_finish(s, pi, cost) * (1 + 1e-12);
 }
 
 static bool failed_on(const struct frag *f, uint32_t pi)
@@ -1122,19 +1178,37 @@ static size_t drain(struct herd_sched *s, struct herd_sched_action *out, size_t 
 	return nout;
 }
 
-/* Best free peer other than `not`, or UINT32_MAX. In a max-heap the runner-up is a child
- * of the root. */
-static uint32_t free_peer_except(const struct herd_sched *s, uint32_t not)
+static bool runs_on(const struct herd_sched *s, const struct frag *f, uint32_t pi)
 {
-	if (s->n_fheap == 0)
-		return UINT32_MAX;
-	if (s->fheap[0] != not)
-		return s->fheap[0];
+	for (int k = 0; k < f->n_running; k++)
+		if (s->att[f->run[k]].peer == pi)
+			return true;
+	return false;
+}
+
+/* Best free peer not already running the fragment, or UINT32_MAX. Looks at the top three
+ * levels of the max-heap: with at most MAX_COPIES peers excluded, the best other is there. */
+static uint32_t free_peer_for(const struct herd_sched *s, const struct frag *f)
+{
 	uint32_t best = UINT32_MAX;
-	for (size_t c = 1; c <= 2 && c < s->n_fheap; c++)
-		if (best == UINT32_MAX || fh_before(s, s->fheap[c], best))
-			best = s->fheap[c];
+	for (size_t i = 0; i < s->n_fheap && i < 15; i++) {
+		uint32_t pi = s->fheap[i];
+		if (!runs_on(s, f, pi) && (best == UINT32_MAX || fh_before(s, pi, best)))
+			best = pi;
+	}
 	return best;
+}
+
+/* When the copy in attempt slot `slot` is expected to end. An overdue attempt may be
+ * stuck: then it ends at its deadline and the fragment runs again on a fast peer. */
+static double attempt_eta(struct herd_sched *s, uint32_t slot)
+{
+	const struct attempt *a = &s->att[slot];
+	double cost = s->jobs[a->job]->f[a->frag].cost;
+	double eta = a->start_ms + 1000.0 * cost / s->peers[a->peer].pace;
+	if (eta <= s->now)
+		eta = a->deadline_ms + 1000.0 * cost / fmax(s->s_max, 1e-9);
+	return eta;
 }
 
 static size_t poll_assign(struct herd_sched *s, struct herd_sched_action *out, size_t nout,
@@ -1147,7 +1221,7 @@ static size_t poll_assign(struct herd_sched *s, struct herd_sched_action *out, s
 		if (!top)
 			break;
 		uint32_t pi = s->fheap[0];
-		if (!tail_ok(s, &s->peers[pi], top->cost))
+		if (!tail_ok(s, pi, top->cost))
 			break;
 		struct pitem it = *top;
 		struct frag *f = &s->jobs[it.job]->f[it.frag];
@@ -1190,32 +1264,51 @@ static size_t poll_assign(struct herd_sched *s, struct herd_sched_action *out, s
 	return nout;
 }
 
+/* Backups. A fragment's oldest copy is a straggler once it runs past STUCK_FACTOR × its
+ * expected time (it may be stuck), or, once straggler_done_frac of its job is done, past
+ * straggler_factor × the median duration of the job's completed attempts. It then gets a
+ * copy on the best idle peer, if that copy is expected to finish clearly before the best
+ * copy running; near the end that can happen again when a faster peer goes idle (at most
+ * MAX_COPIES running, MAX_BACKUPS in all). The first valid result wins. */
 static size_t poll_stragglers(struct herd_sched *s, struct herd_sched_action *out, size_t nout,
 			      size_t max)
 {
-	s->straggler_wake = INFINITY;
-	if (s->n_fheap == 0)
+	if (s->n_fheap == 0 || (s->now < s->straggler_wake && !s->straggler_dirty))
 		return nout;
+	s->straggler_wake = INFINITY;
+	s->straggler_dirty = false;
+	refresh_aggregates(s);
 	size_t n = s->n_run; /* backups started below are appended; no need to look at them */
-	for (size_t i = 0; i < n && nout < max; i++) {
-		struct attempt *a = &s->att[s->run[i]];
+	for (size_t i = 0; i < n && nout < max && s->n_fheap > 0; i++) {
+		uint32_t slot = s->run[i];
+		struct attempt *a = &s->att[slot];
 		struct job *j = s->jobs[a->job];
 		struct frag *f = &j->f[a->frag];
-		if (f->backup_issued || f->n_running != 1 ||
-		    (double)j->n_done < s->p.straggler_done_frac * (double)j->n || j->lo.n == 0)
+		if (f->run[0] != slot || f->n_backups >= MAX_BACKUPS || f->n_running >= MAX_COPIES)
 			continue;
-		double due = a->start_ms + s->p.straggler_factor * median(j);
+		double expected_ms = 1000.0 * f->cost / s->peers[a->peer].pace;
+		double due = a->start_ms + STUCK_FACTOR * expected_ms;
+		bool tail = (double)j->n_done >= s->p.straggler_done_frac * (double)j->n && j->lo.n > 0;
+		if (tail)
+			due = fmin(due, a->start_ms + s->p.straggler_factor * median(j));
 		if (due > s->now) {
 			s->straggler_wake = fmin(s->straggler_wake, due);
 			continue;
 		}
-		uint32_t pi = free_peer_except(s, a->peer);
+		uint32_t pi = free_peer_for(s, f);
 		if (pi == UINT32_MAX)
 			continue;
-		f->backup_issued = true;
+		double eta = INFINITY;
+		for (int k = 0; k < f->n_running; k++)
+			eta = fmin(eta, attempt_eta(s, f->run[k]));
+		double mine = s->now + 1000.0 * f->cost / s->peers[pi].eff;
+		/* Clearly first: saves at least a quarter of the time left. */
+		if (mine >= eta - 0.25 * (eta - s->now)) {
+			s->straggler_dirty = true; /* a better peer may free up at the next event */
+			continue;
+		}
+		f->n_backups++;
 		start_attempt(s, a->job, a->frag, pi, true, &out[nout++]);
-		if (s->n_fheap == 0)
-			break;
 	}
 	return nout;
 }
@@ -1225,6 +1318,7 @@ size_t herd_sched_poll(struct herd_sched *s, double now_ms, struct herd_sched_ac
 {
 	if (now_ms > s->now)
 		s->now = now_ms;
+	s->free_at_valid = false;
 	poll_timeouts(s);
 	poll_cooling(s);
 	poll_waiting(s);
@@ -1232,8 +1326,10 @@ size_t herd_sched_poll(struct herd_sched *s, double now_ms, struct herd_sched_ac
 	size_t nout = drain(s, out, 0, max);
 	if (s->q_head < s->q_n)
 		return nout;
-	nout = poll_assign(s, out, nout, max);
+	/* Backups first: a suspect attempt's copy goes ahead of fresh work, or the job's
+	 * end would wait for its timeout. */
 	nout = poll_stragglers(s, out, nout, max);
+	nout = poll_assign(s, out, nout, max);
 	return nout;
 }
 
@@ -1241,7 +1337,8 @@ double herd_sched_next_deadline(const struct herd_sched *s)
 {
 	if (s->q_head < s->q_n)
 		return s->now;
-	double t = s->straggler_wake;
+	/* A straggler already due waits for a free slot: that comes with an event. */
+	double t = s->straggler_wake > s->now && s->n_run ? s->straggler_wake : INFINITY;
 	for (size_t i = 0; i < s->n_run; i++)
 		t = fmin(t, s->att[s->run[i]].deadline_ms);
 	for (size_t i = 0; i < s->n_wait; i++) {
