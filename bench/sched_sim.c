@@ -7,7 +7,7 @@
  * ideal (total work / capacity of the healthy peers), efficiency, retries, backups and the
  * scheduler's own cost per poll, as medians over a few seeds.
  *
- * usage: bench_sched_sim [peers] [fragments] [seeds] */
+ * usage: bench_sched_sim [peers] [fragments] [seeds]   (SIM_TRACE=1: progress every 20 s) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,15 +99,6 @@ struct sim {
 	size_t nf;
 };
 
-struct live_att {
-	uint64_t att;
-	size_t frag;
-	int peer;
-	double start, end;
-	bool backup;
-};
-static struct live_att trace_att[1 << 16];
-
 static int peer_of(const struct sim *m, const char *id)
 {
 	return atoi(id + 1); /* ids are "p<index>" */
@@ -153,11 +144,6 @@ static struct outcome run(const struct sim *m)
 					double d = 1000.0 * m->cost[a[i].fragment] / p->tps *
 						   exp(0.1 * nrand());
 					o.starts++;
-					{
-						struct live_att *la = &trace_att[a[i].attempt & 0xffff];
-						*la = (struct live_att){a[i].attempt, a[i].fragment,
-									peer_of(m, a[i].peer_id), now, 0, a[i].backup};
-					}
 					o.backups += a[i].backup;
 					if (p->kind == ERRORS && urand() < 0.8)
 						ev_push(&ev, (struct ev){now + 0.2 * d, a[i].attempt, false});
@@ -168,8 +154,6 @@ static struct outcome run(const struct sim *m)
 					break;
 				}
 				case HERD_SCHED_CANCEL:
-					if (trace_att[a[i].attempt & 0xffff].att == a[i].attempt)
-						trace_att[a[i].attempt & 0xffff].att = 0;
 					o.cancels++;
 					break;
 				case HERD_SCHED_JOB_DONE:
@@ -204,21 +188,10 @@ static struct outcome run(const struct sim *m)
 				fprintf(stderr, "t=%.0f s done %zu running %zu starts %ld backups %ld\n",
 					now / 1000, dn, rn, o.starts, o.backups);
 				next_print = now + 20000;
-				static int dumped; if (m->nf - dn < 70 && !dumped++)
-					for (size_t k = 0; k < (1 << 16); k++) {
-						struct live_att *la = &trace_att[k];
-						if (!la->att)
-							continue;
-						const struct speer *pp = &m->p[la->peer];
-						fprintf(stderr, "  frag %zu cost %.0f peer %d kind %d tps %.1f slots %d start %.0f backup %d\n",
-							la->frag, m->cost[la->frag], la->peer, pp->kind, pp->tps, pp->slots, la->start/1000, la->backup);
-					}
 			}
 		}
 		while (ev.n && ev.v[0].t <= now) {
 			struct ev e = ev_pop(&ev);
-			if (trace_att[e.att & 0xffff].att == e.att)
-				trace_att[e.att & 0xffff].att = 0;
 			uint64_t t1 = herd_now_ns();
 			herd_sched_result(s, e.att, now, e.ok, e.ok ? NULL : "simulated error");
 			sched_ns += (double)(herd_now_ns() - t1);

@@ -1052,6 +1052,18 @@ static bool tail_ok(struct herd_sched *s, uint32_t pi, double cost)
 	return s->now + 1000.0 * mine <= faster_finish(s, pi, cost) * (1 + 1e-12);
 }
 
+/* A fragment that already failed is not given to a peer it failed on, nor to one whose
+ * success EWMA is below RETRY_MIN_SUCCESS: failing peers free their slots fastest, and
+ * would otherwise catch retries again and again. */
+#define RETRY_MIN_SUCCESS 0.7
+
+static bool failed_on(const struct frag *f, uint32_t pi);
+
+static bool avoid(const struct herd_sched *s, const struct frag *f, uint32_t pi)
+{
+	return f->n_causes > 0 && (s->peers[pi].succ < RETRY_MIN_SUCCESS || failed_on(f, pi));
+}
+
 static bool failed_on(const struct frag *f, uint32_t pi)
 {
 	for (int c = 0; c < f->n_causes; c++)
@@ -1225,7 +1237,7 @@ static size_t poll_assign(struct herd_sched *s, struct herd_sched_action *out, s
 			break;
 		struct pitem it = *top;
 		struct frag *f = &s->jobs[it.job]->f[it.frag];
-		if (failed_on(f, pi) && has_untried(s, f)) {
+		if (avoid(s, f, pi) && has_untried(s, f)) {
 			/* Prefer a peer it has not failed on: give this peer another fragment. */
 			struct pitem held[SKIP_LOOKAHEAD];
 			size_t n_held = 0;
@@ -1235,7 +1247,7 @@ static size_t poll_assign(struct herd_sched *s, struct herd_sched_action *out, s
 				pend_pop(s);
 				held[n_held++] = cand;
 				struct frag *g = &s->jobs[cand.job]->f[cand.frag];
-				if (!failed_on(g, pi) || !has_untried(s, g)) {
+				if (!avoid(s, g, pi) || !has_untried(s, g)) {
 					it = held[--n_held];
 					found = true;
 					break;
