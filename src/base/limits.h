@@ -66,4 +66,12 @@
 #define HERD_DISCOVERY_RETRY_MS 5000          /* a peer that failed the check is tried again after this */
 #define HERD_DISCOVERY_HASH_CHUNK (1u << 20)  /* bytes read at a time while hashing a model file */
 
+/* ---- swarm: scheduler ---- */
+#define HERD_SCHED_MAX_ID 128                 /* peer / job id bytes: a hex ed25519 key or host:port fits */
+#define HERD_SCHED_MAX_ATTEMPTS 16            /* per fragment; past a few, more attempts only delay the error */
+#define HERD_SCHED_MAX_JOBS 4096              /* jobs scheduled at once on one coordinator */
+#define HERD_SCHED_MAX_JOB_FRAGMENTS (1u << 20) /* per job: ~100 bytes each, bounds memory at ~100 MiB */
+#define HERD_SCHED_FRAGMENTS_PER_SLOT 3       /* dynamic sizing: fast peers pull more, the tail stays short */
+#define HERD_SCHED_MIN_FRAGMENT_TOKENS 256    /* dynamic sizing: smaller is not worth a round trip + overlap */
+
 #endif

@@ -1,0 +1,288 @@
+/* sched_sim — a discrete-event simulation that drives the real scheduler (src/swarm/sched.c)
+ * exactly as a coordinator would: poll after every event and at next_deadline.
+ *
+ * Swarm: peers with log-normal per-slot speeds, 1..4 slots, claims off by a log-normal
+ * factor; a share of them broken (half fail most attempts quickly, half stall silently on
+ * most attempts). One job of fragments with log-uniform costs. Prints makespan against the
+ * ideal (total work / capacity of the healthy peers), efficiency, retries, backups and the
+ * scheduler's own cost per poll, as medians over a few seeds.
+ *
+ * usage: bench_sched_sim [peers] [fragments] [seeds]   (SIM_TRACE=1: progress every 20 s) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarm.h"
+
+static uint64_t rng_state;
+
+static double urand(void)
+{
+	rng_state += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+	uint64_t z = rng_state;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return ((z >> 11) + 0.5) * 0x1.0p-53;
+}
+
+static double nrand(void)
+{
+	return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand());
+}
+
+enum kind { HEALTHY, ERRORS, STALLS };
+
+struct speer {
+	char id[32];
+	double tps; /* true, per slot */
+	int slots;
+	enum kind kind;
+};
+
+struct ev {
+	double t;
+	uint64_t att;
+	bool ok;
+};
+
+struct evheap {
+	struct ev *v;
+	size_t n, cap;
+};
+
+static void ev_push(struct evheap *h, struct ev e)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 1024;
+		h->v = realloc(h->v, h->cap * sizeof(*h->v));
+	}
+	size_t i = h->n++;
+	while (i && h->v[(i - 1) / 2].t > e.t) {
+		h->v[i] = h->v[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h->v[i] = e;
+}
+
+static struct ev ev_pop(struct evheap *h)
+{
+	struct ev top = h->v[0], x = h->v[--h->n];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->v[c + 1].t < h->v[c].t)
+			c++;
+		if (h->v[c].t >= x.t)
+			break;
+		h->v[i] = h->v[c];
+		i = c;
+	}
+	if (h->n)
+		h->v[i] = x;
+	return top;
+}
+
+struct outcome {
+	double makespan_s, ideal_s, eff, us_per_poll, us_per_start;
+	long starts, retries, backups, timeouts, cancels;
+	bool done;
+};
+
+struct sim {
+	struct speer *p;
+	int np;
+	double *cost;
+	size_t nf;
+};
+
+static int peer_of(const struct sim *m, const char *id)
+{
+	return atoi(id + 1); /* ids are "p<index>" */
+}
+
+static struct outcome run(const struct sim *m)
+{
+	struct outcome o = {0};
+	struct herd_sched *s = herd_sched_new(NULL);
+	double work = 0, cap = 0;
+	for (int i = 0; i < m->np; i++) {
+		/* Claims are off by a log-normal factor (sigma 0.2): measured, not exact. */
+		double claim = m->p[i].tps * exp(0.2 * nrand());
+		if (herd_sched_peer_upsert(s, m->p[i].id, m->p[i].slots, claim) != HERD_OK) {
+			fprintf(stderr, "upsert: %s\n", herd_last_error());
+			exit(1);
+		}
+		if (m->p[i].kind == HEALTHY)
+			cap += m->p[i].slots * m->p[i].tps;
+	}
+	for (size_t i = 0; i < m->nf; i++)
+		work += m->cost[i];
+	if (herd_sched_job_add(s, "sim", m->nf, m->cost) != HERD_OK) {
+		fprintf(stderr, "job: %s\n", herd_last_error());
+		exit(1);
+	}
+	struct evheap ev = {0};
+	enum { MAXA = 256 };
+	struct herd_sched_action a[MAXA];
+	double now = 0, sched_ns = 0;
+	long polls = 0;
+	for (;;) {
+		size_t n;
+		do {
+			uint64_t t0 = herd_now_ns();
+			n = herd_sched_poll(s, now, a, MAXA);
+			sched_ns += (double)(herd_now_ns() - t0);
+			polls++;
+			for (size_t i = 0; i < n; i++) {
+				switch (a[i].kind) {
+				case HERD_SCHED_START: {
+					const struct speer *p = &m->p[peer_of(m, a[i].peer_id)];
+					double d = 1000.0 * m->cost[a[i].fragment] / p->tps *
+						   exp(0.1 * nrand());
+					o.starts++;
+					o.backups += a[i].backup;
+					if (p->kind == ERRORS && urand() < 0.8)
+						ev_push(&ev, (struct ev){now + 0.2 * d, a[i].attempt, false});
+					else if (p->kind == STALLS && urand() < 0.8)
+						; /* never answers */
+					else
+						ev_push(&ev, (struct ev){now + d, a[i].attempt, true});
+					break;
+				}
+				case HERD_SCHED_CANCEL:
+					o.cancels++;
+					break;
+				case HERD_SCHED_JOB_DONE:
+					o.done = true;
+					break;
+				case HERD_SCHED_JOB_FAILED:
+					fprintf(stderr, "job failed: %s\n", herd_sched_job_error(s, "sim"));
+					o.done = false;
+					goto out;
+				}
+			}
+		} while (n == MAXA);
+		if (o.done)
+			break;
+		uint64_t t0 = herd_now_ns();
+		double t = herd_sched_next_deadline(s);
+		sched_ns += (double)(herd_now_ns() - t0);
+		if (ev.n && ev.v[0].t < t)
+			t = ev.v[0].t;
+		if (!isfinite(t)) {
+			fprintf(stderr, "stuck at %.0f ms\n", now);
+			break;
+		}
+		now = fmax(now, t);
+		if (getenv("SIM_TRACE")) {
+			static double next_print;
+			if (now < 1)
+				next_print = 0;
+			if (now >= next_print) {
+				size_t dn, fl, rn;
+				herd_sched_job_progress(s, "sim", &dn, &fl, &rn);
+				fprintf(stderr, "t=%.0f s done %zu running %zu starts %ld backups %ld\n",
+					now / 1000, dn, rn, o.starts, o.backups);
+				next_print = now + 20000;
+			}
+		}
+		while (ev.n && ev.v[0].t <= now) {
+			struct ev e = ev_pop(&ev);
+			uint64_t t1 = herd_now_ns();
+			herd_sched_result(s, e.att, now, e.ok, e.ok ? NULL : "simulated error");
+			sched_ns += (double)(herd_now_ns() - t1);
+		}
+	}
+out:
+	o.makespan_s = now / 1000;
+	o.ideal_s = work / cap;
+	o.eff = o.ideal_s / o.makespan_s;
+	o.retries = o.starts - (long)m->nf - o.backups;
+	o.us_per_poll = sched_ns / 1000 / (double)polls;
+	o.us_per_start = sched_ns / 1000 / (double)o.starts;
+	free(ev.v);
+	herd_sched_free(s);
+	return o;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double med(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void report(const char *name, struct outcome *o, int n)
+{
+	double v[7][64];
+	int done = 0;
+	for (int i = 0; i < n; i++) {
+		double x[7] = {o[i].makespan_s, o[i].ideal_s, o[i].eff, (double)o[i].retries,
+			       (double)o[i].backups, o[i].us_per_poll, o[i].us_per_start};
+		for (int k = 0; k < 7; k++)
+			v[k][i] = x[k];
+		done += o[i].done;
+	}
+	printf("%-28s seeds %d (done %d)  makespan %.1f s  ideal %.1f s  efficiency %.3f  "
+	       "retries %.0f  backups %.0f  %.2f us/poll  %.2f us/start\n",
+	       name, n, done, med(v[0], n), med(v[1], n), med(v[2], n), med(v[3], n),
+	       med(v[4], n), med(v[5], n), med(v[6], n));
+}
+
+int main(int argc, char **argv)
+{
+	int np = argc > 1 ? atoi(argv[1]) : 1000;
+	size_t nf = argc > 2 ? (size_t)atol(argv[2]) : 20000;
+	int seeds = argc > 3 ? atoi(argv[3]) : 5;
+	if (np < 1 || np > 4000 || nf < 1 || seeds < 1 || seeds > 64) {
+		fprintf(stderr, "usage: bench_sched_sim [peers 1..4000] [fragments] [seeds 1..64]\n");
+		return 2;
+	}
+	herd_log_set_level(HERD_LOG_WARN);
+	struct outcome o[64];
+
+	/* The large swarm: 5 % broken peers. */
+	for (int seed = 0; seed < seeds; seed++) {
+		rng_state = 1000 + (uint64_t)seed;
+		struct sim m = {.np = np, .nf = nf};
+		m.p = calloc((size_t)np, sizeof(*m.p));
+		m.cost = malloc(nf * sizeof(*m.cost));
+		for (int i = 0; i < np; i++) {
+			snprintf(m.p[i].id, sizeof(m.p[i].id), "p%d", i);
+			m.p[i].tps = 20 * exp(0.6 * nrand()); /* median 20 tok/s per slot */
+			m.p[i].slots = 1 + (int)(urand() * 4);
+			double r = urand();
+			m.p[i].kind = r < 0.025 ? ERRORS : r < 0.05 ? STALLS : HEALTHY;
+		}
+		for (size_t i = 0; i < nf; i++)
+			m.cost[i] = 200 * pow(10, urand()); /* 200..2000 tokens */
+		o[seed] = run(&m);
+		free(m.p);
+		free(m.cost);
+	}
+	char name[64];
+	snprintf(name, sizeof(name), "%d peers, %zu fragments", np, nf);
+	report(name, o, seeds);
+
+	/* Two nodes, one four times faster. */
+	for (int seed = 0; seed < seeds; seed++) {
+		rng_state = 2000 + (uint64_t)seed;
+		struct speer p[2] = {{"p0", 40, 1, HEALTHY}, {"p1", 10, 1, HEALTHY}};
+		double cost[40];
+		for (int i = 0; i < 40; i++)
+			cost[i] = 200 * pow(10, urand());
+		struct sim m = {.p = p, .np = 2, .cost = cost, .nf = 40};
+		o[seed] = run(&m);
+	}
+	report("2 peers (40 vs 10 tok/s), 40", o, seeds);
+	return 0;
+}
