@@ -495,6 +495,13 @@ static void on_load(void *ud, int running, int queued)
 		herd_discovery_set_load(n->disco, running, queued);
 }
 
+static void on_speed(void *ud, const char *model_name, double tokens_per_s)
+{
+	struct herd_node *n = ud;
+	if (n->disco && tokens_per_s <= HERD_CAP_MAX_TOKENS_PER_S)
+		herd_discovery_set_speed(n->disco, model_name, tokens_per_s);
+}
+
 static int cmp_type_bytes(const void *a, const void *b)
 {
 	const uint64_t *x = a, *y = b;
@@ -679,6 +686,7 @@ enum herd_err herd_node_start(const struct herd_node_params *p, struct herd_node
 	if ((e = herd_worker_new(n->models, n->n_models, n->threads, n->slots, n->id, on_load, n,
 				 &w)))
 		goto fail;
+	herd_worker_on_speed(w, on_speed, n);
 	n->worker = w; /* from here on requests are served */
 	*out = n;
 	return HERD_OK;

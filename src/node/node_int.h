@@ -92,6 +92,10 @@ enum herd_err herd_worker_submit(struct herd_worker *w, struct herd_work *work);
 /* Sets cancel on every queued and running work of this job. Returns how many. */
 int herd_worker_cancel_job(struct herd_worker *w, const char *job_id);
 void herd_worker_load(struct herd_worker *w, int *running, int *queued);
+/* Sets (before any submit) a callback told, on a slot thread, the generation speed measured
+ * by each finished fragment of at least 8 tokens (tokens / time spent generating). */
+void herd_worker_on_speed(struct herd_worker *w,
+			  void (*fn)(void *ud, const char *model_name, double tokens_per_s), void *ud);
 int herd_worker_slots(const struct herd_worker *w);
 const struct node_model *herd_worker_model(const struct herd_worker *w, const char *name);
 /* Cancels all work (each on_done runs with CANCELLED) and joins the slot threads. */

@@ -27,6 +27,8 @@ struct herd_worker {
 	struct slot *slots;
 	void (*on_load)(void *ud, int running, int queued);
 	void *load_ud;
+	void (*on_speed)(void *ud, const char *model_name, double tokens_per_s);
+	void *speed_ud;
 	atomic_uint_fast64_t seed_counter;
 };
 
@@ -109,7 +111,8 @@ json_t *herd_node_json_text(const char *s, size_t n)
 static enum herd_err generate_one(struct herd_ctx *ctx, const struct node_model *m,
 				  struct herd_work *work, int item, const char *prompt,
 				  size_t prompt_len, uint64_t seed, json_t **text,
-				  int64_t *prompt_tokens, int64_t *gen_tokens, const char **finish)
+				  int64_t *prompt_tokens, int64_t *gen_tokens, double *gen_ms,
+				  const char **finish)
 {
 	const struct herd_fragment *f = work->frag;
 	struct herd_generate_params gp = herd_generate_default_params(m->model);
@@ -128,6 +131,7 @@ static enum herd_err generate_one(struct herd_ctx *ctx, const struct node_model 
 		*text = herd_node_json_text(r.text, r.text_len);
 		*prompt_tokens += r.n_prompt;
 		*gen_tokens += (int64_t)r.n_ids;
+		*gen_ms += r.gen_ms;
 		*finish = r.stopped_at_eos ? "stop" : "length";
 	}
 	herd_generate_result_free(&r);
@@ -144,6 +148,7 @@ static json_t *run_inference(struct slot *s, struct herd_work *work, enum herd_e
 	double t0 = herd_now_ms();
 	json_t *out = NULL, *finish = json_array(), *result = NULL;
 	int64_t prompt_tokens = 0, gen_tokens = 0;
+	double gen_ms = 0;
 	enum herd_err e = HERD_OK;
 	if (!s->ctxs[mi]) {
 		struct herd_ctx_params cp = herd_ctx_default_params();
@@ -167,7 +172,7 @@ static json_t *run_inference(struct slot *s, struct herd_work *work, enum herd_e
 		const char *fin = "stop";
 		e = generate_one(s->ctxs[mi], m, work, 0, prompt, plen,
 				 seeded ? base + (uint64_t)f->index : base, &out, &prompt_tokens,
-				 &gen_tokens, &fin);
+				 &gen_tokens, &gen_ms, &fin);
 		free(prompt);
 		if (!e)
 			json_array_append_new(finish, json_string(fin));
@@ -183,7 +188,7 @@ static json_t *run_inference(struct slot *s, struct herd_work *work, enum herd_e
 			uint64_t seed = seeded ? base + (uint64_t)(f->piece.span_start + k)
 					       : base + k * 7919;
 			e = generate_one(s->ctxs[mi], m, work, (int)k, prompt, plen, seed, &t,
-					 &prompt_tokens, &gen_tokens, &fin);
+					 &prompt_tokens, &gen_tokens, &gen_ms, &fin);
 			free(prompt);
 			if (!e) {
 				json_array_append_new(out, t);
@@ -203,6 +208,9 @@ static json_t *run_inference(struct slot *s, struct herd_work *work, enum herd_e
 	json_object_set_new(result, "prompt_tokens", json_integer(prompt_tokens));
 	json_object_set(result, "finish_reasons", finish);
 	json_object_set_new(result, "model_name", json_string(m->name));
+	/* a measured speed needs a few tokens: one token's time is mostly noise */
+	if (w->on_speed && gen_tokens >= 8 && gen_ms > 0)
+		w->on_speed(w->speed_ud, m->name, (double)gen_tokens * 1000.0 / gen_ms);
 out:
 	if (e)
 		snprintf(msg, msg_size, "%s", herd_last_error());
@@ -252,6 +260,13 @@ static void *slot_main(void *arg)
 		work->on_done(work->ud, e, msg, result); /* work may be freed from here on */
 	}
 	return NULL;
+}
+
+void herd_worker_on_speed(struct herd_worker *w,
+			  void (*fn)(void *ud, const char *model_name, double tokens_per_s), void *ud)
+{
+	w->on_speed = fn;
+	w->speed_ud = ud;
 }
 
 enum herd_err herd_worker_new(const struct node_model *models, size_t n_models, int threads,
