@@ -223,9 +223,10 @@ int herd_cmd_demo(int argc, char **argv)
 	}
 	json_t *res = json_object_get(answer, "result");
 	if (strcmp(json_string_value(json_object_get(answer, "status")) ?: "", "success")) {
-		fprintf(stderr, "herd demo: the job failed: %s\n",
-			json_string_value(json_object_get(json_object_get(answer, "error"),
-							  "message")) ?: "?");
+		fprintf(
+		    stderr, "herd demo: the job failed: %s\n",
+		    json_string_value(json_object_get(json_object_get(answer, "error"), "message"))
+			?: "?");
 		goto out;
 	}
 	printf("\nwhich node ran which fragment (in order):\n");

@@ -15,7 +15,8 @@
 
 #define USAGE                                                                                      \
 	"usage: herd submit --to URL (REQUEST.json | -f TEXT_FILE --model NAME [--fragments N]\n"  \
-	"                   [--max-tokens N] [--temp T] [--top-p P] [--seed S] [--overlap BYTES]\n" \
+	"                   [--max-tokens N] [--temp T] [--top-p P] [--seed S] [--overlap "        \
+	"BYTES]\n"                                                                                 \
 	"                   [--template TEMPLATE]) [--stream] [--json] [--quiet]\n"
 
 static int bad(const char *fmt, const char *a, const char *b)
@@ -93,9 +94,12 @@ int herd_cmd_submit(int argc, char **argv)
 		const char *flag, *key;
 		bool integer;
 	} numbers[] = {
-	    {"--fragments", "num_fragments", true}, {"--max-tokens", "max_tokens", true},
-	    {"--temp", "temperature", false},	    {"--top-p", "top_p", false},
-	    {"--seed", "seed", true},		    {"--overlap", "context_overlap", true},
+	    {"--fragments", "num_fragments", true},
+	    {"--max-tokens", "max_tokens", true},
+	    {"--temp", "temperature", false},
+	    {"--top-p", "top_p", false},
+	    {"--seed", "seed", true},
+	    {"--overlap", "context_overlap", true},
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -165,8 +169,9 @@ int herd_cmd_submit(int argc, char **argv)
 			goto out;
 		}
 		if (!json_is_object(env) || !json_is_object(json_object_get(env, "params"))) {
-			fprintf(stderr, "herd submit: %s: must be a Command envelope with a params "
-					"object\n",
+			fprintf(stderr,
+				"herd submit: %s: must be a Command envelope with a params "
+				"object\n",
 				request_file);
 			goto out;
 		}
@@ -194,8 +199,8 @@ int herd_cmd_submit(int argc, char **argv)
 	}
 	json_object_update(json_object_get(env, "params"), flags);
 
-	struct herd_submit_opts o = {
-	    .progress = !quiet && isatty(STDERR_FILENO), .print_stream = stream && !json_out};
+	struct herd_submit_opts o = {.progress = !quiet && isatty(STDERR_FILENO),
+				     .print_stream = stream && !json_out};
 	if (!quiet && !o.progress)
 		o.progress = getenv("HERD_PROGRESS") != NULL;
 	enum herd_err e = herd_submit_job(to, env, &o, &answer);

@@ -52,7 +52,8 @@ static void print_ready(struct follow *f)
 		} else {
 			size_t i;
 			json_t *item;
-			json_array_foreach(o, i, item) fprintf(out, "%s\n", json_string_value(item));
+			json_array_foreach(o, i, item)
+			    fprintf(out, "%s\n", json_string_value(item));
 		}
 		fflush(out);
 		f->next_print++;

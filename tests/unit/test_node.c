@@ -138,23 +138,25 @@ static void node_in_process(void **state)
 	assert_int_equal(strlen(herd_node_id(n)), 32);
 	const char *url = herd_node_url(n);
 	long status;
-	json_t *r = command(url, "{\"command\":\"PING\",\"request_id\":\"p1\",\"from\":\"t\","
-				 "\"timestamp\":1,\"params\":{}}",
+	json_t *r = command(url,
+			    "{\"command\":\"PING\",\"request_id\":\"p1\",\"from\":\"t\","
+			    "\"timestamp\":1,\"params\":{}}",
 			    &status);
 	assert_int_equal(status, 200);
 	assert_string_equal(json_string_value(json_object_get(r, "status")), "success");
 	assert_string_equal(json_string_value(json_object_get(r, "request_id")), "p1");
 	json_decref(r);
-	r = command(url, "{\"command\":\"NODE_INFO\",\"request_id\":\"i1\",\"from\":\"t\","
-			 "\"timestamp\":1,\"params\":{}}",
+	r = command(url,
+		    "{\"command\":\"NODE_INFO\",\"request_id\":\"i1\",\"from\":\"t\","
+		    "\"timestamp\":1,\"params\":{}}",
 		    &status);
 	json_t *res = json_object_get(r, "result");
 	assert_string_equal(json_string_value(json_object_get(res, "node_id")), herd_node_id(n));
 	assert_int_equal(json_integer_value(json_object_get(res, "slots")), 2);
 	json_t *models = json_object_get(res, "models");
 	assert_int_equal(json_array_size(models), 1);
-	assert_string_equal(
-	    json_string_value(json_object_get(json_array_get(models, 0), "name")), "tiny");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(models, 0), "name")),
+			    "tiny");
 	json_decref(r);
 	r = command(url,
 		    "{\"command\":\"EXECUTE_TASK\",\"request_id\":\"j1\",\"from\":\"t\","
@@ -172,9 +174,8 @@ static void node_in_process(void **state)
 		    "\"timestamp\":1,\"params\":{\"model_name\":\"other\",\"input_data\":\"x\"}}",
 		    &status);
 	assert_int_equal(status, 404);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"),
-								  "message")),
-			       "other"));
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(json_object_get(r, "error"), "message")), "other"));
 	json_decref(r);
 	herd_node_free(n);
 }
