@@ -47,6 +47,17 @@
 #define HERD_HTTP_CONNECT_TIMEOUT_MS 5000     /* a live peer on a LAN answers a SYN in milliseconds */
 #define HERD_HTTP_DEFAULT_TIMEOUT_MS 30000    /* blocking JSON calls (PING, NODE_INFO); jobs pass their own */
 
+/* ---- node: jobs, peers, OpenAI API ---- */
+#define HERD_NODE_KEEP_JOBS 256               /* finished jobs kept for GET /v1/jobs/{id}: a few KiB each */
+#define HERD_NODE_KEEP_JOBS_MS (10 * 60 * 1000) /* and for at most 10 minutes */
+#define HERD_NODE_MAX_PEERS 256               /* --peer URLs */
+#define HERD_NODE_PEER_INFO_TIMEOUT_MS 2000   /* NODE_INFO of a --peer: a live peer answers in ms */
+#define HERD_NODE_PEER_RETRY_MS 5000          /* a peer that was down is asked again after this */
+#define HERD_NODE_FRAGMENT_TIMEOUT_MS (30 * 60 * 1000) /* one fragment on a peer: max_tokens of a big model on a slow CPU */
+#define HERD_NODE_FRAGMENT_ATTEMPTS 2         /* a fragment that failed on one node is tried once more elsewhere */
+#define HERD_MAX_CHAT_MESSAGES 1024           /* messages of one chat completion */
+#define HERD_NODE_MAX_MODELS 8                /* -m models per node (a capability record lists 8) */
+
 /* ---- swarm: discovery (capability records from the DHT are input from strangers) ---- */
 #define HERD_CAP_MAX_BYTES 4096               /* one signed record; real ones are ~600 bytes, DHT values must stay < 64 KiB */
 #define HERD_CAP_MAX_MODELS 8                 /* models listed in a record: 8 full entries still fit 4 KiB */

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# A peer that answers badly: a small Python HTTP server that passes NODE_INFO but answers
+# every fragment with a wrong fragment_index (a buggy or lying node — no real herd node
+# does that, so it has to be written here). The coordinator must check every answer: with
+# a real node beside the liar, the bad fragments are retried there and the job succeeds
+# with every fragment run by the real node; with only the liar, the job fails naming it
+# and the rule that was broken.
+source "$(dirname "$0")/lib/node.bash"
+command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
+
+cat >"$tmp/liar.py" <<'EOF'
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        p = req.get("params", {})
+        ans = {"command": req["command"], "request_id": req["request_id"], "from": "liar",
+               "to": req.get("from", ""), "timestamp": 1, "params": {}, "status": "success"}
+        if req["command"] == "NODE_INFO":
+            ans["result"] = {"node_id": "liar0000000000000000000000000000", "slots": 1,
+                             "models": [{"name": "stories260K"}]}
+        else:
+            ans["result"] = {"job_id": p["job_id"], "fragment_id": p["fragment_id"],
+                             "fragment_index": p["fragment_index"] + 1, "output": "lies",
+                             "tokens_generated": 1, "processing_time_ms": 1.0,
+                             "node_id": "liar0000000000000000000000000000"}
+        body = json.dumps(ans).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+python3 "$tmp/liar.py" >"$tmp/liar.port" &
+pids+=($!)
+for i in $(seq 50); do [ -s "$tmp/liar.port" ] && break; sleep 0.1; done
+liar="http://127.0.0.1:$(cat "$tmp/liar.port")"
+
+start_node A -m "$MODEL" --threads 1 --peer "$liar"
+text='One fine day, a bird sat in a tree.\n\nIt sang a song for the sun.\n\nThen it flew home to its nest.\n\nThe end.'
+params=$(jq -cn --arg t "$(printf "$text")" '{model_name: "stories260K", input_data: $t,
+	num_fragments: 4, max_tokens: 4, temperature: 0}')
+envelope EXECUTE_TASK "$params" bad-1 >"$tmp/req.json"
+code=$(post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json")
+[ "$code" = 200 ] || fail "job beside a lying peer: HTTP $code $(head -c 300 "$tmp/res.json")"
+jq -e --arg a "${node_id[A]}" '.result.fragments_processed == 4 and
+	([.result.fragment_results[].node_id] | all(. == $a)) and
+	([.result.fragment_results[].output] | all(. != "lies"))' "$tmp/res.json" >/dev/null ||
+	fail "a bad answer was accepted: $(jq -c '[.result.fragment_results[] | [.node_id, .output]]' "$tmp/res.json")"
+job=$(jq -r .result.job_id "$tmp/res.json")
+curl -s "${node_url[A]}/v1/jobs/$job" >"$tmp/state.json"
+jq -e '.retries >= 1 and (.errors | map(test("fragment_index")) | any)' "$tmp/state.json" >/dev/null ||
+	fail "job state does not show the retried bad answers: $(jq -c '{retries, errors}' "$tmp/state.json")"
+
+start_node D --threads 1 --peer "$liar"
+code=$(post "${node_url[D]}/v1/command" "$tmp/req.json" "$tmp/res2.json")
+jq -e '.status == "error"' "$tmp/res2.json" >/dev/null || fail "job with only a lying peer succeeded"
+msg=$(jq -r .error.message "$tmp/res2.json")
+echo "$msg" | grep -q "$liar" || fail "error does not name the lying peer: $msg"
+echo "$msg" | grep -q "fragment_index" || fail "error does not say what was wrong: $msg"
+[ "$code" = 502 ] || fail "only a lying peer: HTTP $code, want 502"
+
+stop_node A
+stop_node D
+finish
