@@ -8,6 +8,7 @@ pkgs=(
   libopendht-c-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libsodium-dev libcmocka-dev
   curl jq iproute2 procps python3 nodejs npm
+  clang-14 libclang-rt-14-dev # make fuzz: libFuzzer, ASan, UBSan
 )
 
 missing=()
