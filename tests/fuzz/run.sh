@@ -32,10 +32,12 @@ for name in "${targets[@]}"; do
 	[ -d "$gen/$name" ] && seeds+=("$gen/$name")
 	max_len=4096
 	[ "$name" = gguf ] && max_len=16384
+	dict=()
+	case $name in job | command | result | capability | find_nodes) dict=(-dict="$src/json.dict") ;; esac
 	echo "fuzz: $name for ${seconds}s" >&2
 	log="$build/fuzz-crashes/$name.log"
 	if ! "$build/fuzz_$name" -max_total_time="$seconds" -max_len=$max_len -timeout=10 \
-		-rss_limit_mb=2048 -print_final_stats=1 \
+		-rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
 		-artifact_prefix="$build/fuzz-crashes/$name-" "$work" "${seeds[@]}" >"$log" 2>&1; then
 		echo "fuzz: $name FAILED; log $log" >&2
 		grep -E "ERROR|check failed|assertion failed|SUMMARY|Test unit written" "$log" | head -5 >&2
