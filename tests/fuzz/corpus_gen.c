@@ -24,8 +24,14 @@ static void put(struct buf *b, const void *x, size_t n)
 	memcpy(b->p + b->n, x, n);
 	b->n += n;
 }
-static void put_u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(struct buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_u32(struct buf *b, uint32_t v)
+{
+	put(b, &v, 4);
+}
+static void put_u64(struct buf *b, uint64_t v)
+{
+	put(b, &v, 8);
+}
 static void put_str(struct buf *b, const char *s)
 {
 	put_u64(b, strlen(s));
@@ -43,8 +49,8 @@ static struct buf str_array(const char *const *s, size_t n)
 	return b;
 }
 
-static void raw_array(struct herd_gguf_writer *w, const char *key, uint32_t type, const void *v, size_t n,
-		      size_t esize)
+static void raw_array(struct herd_gguf_writer *w, const char *key, uint32_t type, const void *v,
+		      size_t n, size_t esize)
 {
 	struct buf b = {0};
 	put_u32(&b, type);
@@ -56,9 +62,11 @@ static void raw_array(struct herd_gguf_writer *w, const char *key, uint32_t type
 
 static void add_vocab(struct herd_gguf_writer *w, bool bpe)
 {
-	static const char *const spm[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81\x61", "ab",
-					  "<0x0A>", "<0x41>"};
-	static const char *const gpt2[] = {"<|endoftext|>", "a", "b", "\xc4\xa0", "\xc4\xa0\x61", "ab", "1", "!"};
+	static const char *const spm[] = {
+	    "<unk>", "<s>",    "</s>",	"\xe2\x96\x81", "a", "b", "\xe2\x96\x81\x61",
+	    "ab",    "<0x0A>", "<0x41>"};
+	static const char *const gpt2[] = {"<|endoftext|>", "a",  "b", "\xc4\xa0",
+					   "\xc4\xa0\x61",  "ab", "1", "!"};
 	static const char *const merges[] = {"\xc4\xa0 a", "a b"};
 	const char *const *tok = bpe ? gpt2 : spm;
 	size_t n = bpe ? sizeof gpt2 / sizeof *gpt2 : sizeof spm / sizeof *spm;
@@ -89,7 +97,10 @@ static void add_vocab(struct herd_gguf_writer *w, bool bpe)
 	}
 }
 
-static int32_t vocab_len(bool bpe) { return bpe ? 8 : 10; }
+static int32_t vocab_len(bool bpe)
+{
+	return bpe ? 8 : 10;
+}
 
 static void save(struct herd_gguf_writer *w, const char *dir, const char *name)
 {
@@ -103,8 +114,8 @@ static void save(struct herd_gguf_writer *w, const char *dir, const char *name)
 }
 
 /* A whole Llama of n_embd e (2 heads), n_ff f, one or two layers, tensors of type t. */
-static void tiny_model(const char *dir, const char *name, enum herd_type t, int e, int f, int layers,
-		       bool bpe, bool tied)
+static void tiny_model(const char *dir, const char *name, enum herd_type t, int e, int f,
+		       int layers, bool bpe, bool tied)
 {
 	struct herd_gguf_writer *w = herd_gguf_writer_new(0);
 	herd_gguf_writer_str(w, "general.architecture", "llama");
@@ -192,7 +203,8 @@ static void gguf_seeds(const char *dir)
 	save(w, dir, "types.gguf");
 
 	/* truncated heads of real files: the header parser's seeds */
-	static const char *const real[] = {"models/stories260K.gguf", "models/vocab/ggml-vocab-gpt-2.gguf",
+	static const char *const real[] = {"models/stories260K.gguf",
+					   "models/vocab/ggml-vocab-gpt-2.gguf",
 					   "models/llama-2-tiny-random.gguf"};
 	static const size_t cut[] = {512, 4096};
 	for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
@@ -200,7 +212,8 @@ static void gguf_seeds(const char *dir)
 		snprintf(src, sizeof src, "%s/%s", HERD_SHARED_DIR, real[i]);
 		FILE *f = fopen(src, "rb");
 		if (!f) {
-			fprintf(stderr, "fuzz_corpus_gen: %s: %s (skipped)\n", src, strerror(errno));
+			fprintf(stderr, "fuzz_corpus_gen: %s: %s (skipped)\n", src,
+				strerror(errno));
 			continue;
 		}
 		uint8_t head[4096];
@@ -210,7 +223,8 @@ static void gguf_seeds(const char *dir)
 			char dst[4096];
 			snprintf(dst, sizeof dst, "%s/head%zu-%zu.gguf", dir, cut[c], i);
 			FILE *o = fopen(dst, "wb");
-			if (!o || fwrite(head, 1, n < cut[c] ? n : cut[c], o) == 0 || fclose(o) != 0) {
+			if (!o || fwrite(head, 1, n < cut[c] ? n : cut[c], o) == 0 ||
+			    fclose(o) != 0) {
 				fprintf(stderr, "fuzz_corpus_gen: cannot write %s\n", dst);
 				exit(1);
 			}
@@ -228,7 +242,8 @@ static void capability_seeds(const char *dir)
 			fprintf(stderr, "fuzz_corpus_gen: %s\n", herd_last_error());
 			exit(1);
 		}
-		snprintf(cap.address, sizeof cap.address, k == 1 ? "[::1]:9000" : "127.0.0.1:%d", 8080 + k);
+		snprintf(cap.address, sizeof cap.address, k == 1 ? "[::1]:9000" : "127.0.0.1:%d",
+			 8080 + k);
 		snprintf(cap.swarm, sizeof cap.swarm, "default");
 		cap.cpu_cores = 4;
 		cap.memory_mb = 8192;
@@ -268,7 +283,9 @@ static void capability_seeds(const char *dir)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: fuzz_corpus_gen OUT_DIR  (writes OUT_DIR/gguf, OUT_DIR/capability)\n");
+		fprintf(
+		    stderr,
+		    "usage: fuzz_corpus_gen OUT_DIR  (writes OUT_DIR/gguf, OUT_DIR/capability)\n");
 		return 2;
 	}
 	char d[4096];

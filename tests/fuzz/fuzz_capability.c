@@ -26,12 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(size <= HERD_CAP_MAX_BYTES, "%zu bytes accepted", size);
-	FUZZ_CHECK(cap.cpu_cores >= 1 && cap.slots >= 1 && cap.running >= 0 && cap.running <= cap.slots &&
-			   cap.queued >= 0 && cap.n_models >= 0 && cap.n_models <= HERD_CAP_MAX_MODELS,
+	FUZZ_CHECK(cap.cpu_cores >= 1 && cap.slots >= 1 && cap.running >= 0 &&
+		       cap.running <= cap.slots && cap.queued >= 0 && cap.n_models >= 0 &&
+		       cap.n_models <= HERD_CAP_MAX_MODELS,
 		   "fields out of range");
 	char pid[HERD_PEER_ID_HEX + 1];
 	herd_peer_id_of(cap.public_key, pid);
-	FUZZ_CHECK(strcmp(pid, cap.peer_id) == 0, "peer id %s is not the key's %s", cap.peer_id, pid);
+	FUZZ_CHECK(strcmp(pid, cap.peer_id) == 0, "peer id %s is not the key's %s", cap.peer_id,
+		   pid);
 	FUZZ_CHECK(cap.timestamp_ms <= now + HERD_CAP_MAX_FUTURE_MS, "future record accepted");
 	json_t *j = herd_capability_to_json(&cap);
 	FUZZ_CHECK(j != NULL, "no JSON");

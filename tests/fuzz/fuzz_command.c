@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(herd_last_error()[0] != 0, "refused without a message");
 		return 0;
 	}
-	FUZZ_CHECK(c->request_id && c->from && c->to && json_is_object(c->params), "fields missing");
+	FUZZ_CHECK(c->request_id && c->from && c->to && json_is_object(c->params),
+		   "fields missing");
 	FUZZ_CHECK(herd_command_name(c->kind) != NULL, "kind %d has no name", (int)c->kind);
 
 	json_t *j = herd_command_to_json(c);
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct herd_fragment *f = NULL;
 	if (herd_fragment_from_command(c, &f) == HERD_OK) {
-		FUZZ_CHECK(f->index >= 0 && f->index < f->total, "fragment %d of %d", f->index, f->total);
+		FUZZ_CHECK(f->index >= 0 && f->index < f->total, "fragment %d of %d", f->index,
+			   f->total);
 		struct herd_fragment_result *r = herd_fragment_result_new(f, "me");
 		r->output = json_string("");
 		json_t *rj = herd_fragment_result_to_json(r);

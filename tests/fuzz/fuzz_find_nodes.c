@@ -71,9 +71,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(c->cpu_cores >= q.min_cpu_cores && c->memory_mb >= q.min_memory_mb,
 			   "peer %s below the minimum", c->peer_id);
 		FUZZ_CHECK(!q.requires_gpu || c->has_gpu, "peer %s has no GPU", c->peer_id);
-		FUZZ_CHECK(!q.model_name[0] || has_model(c, q.model_name), "peer %s lacks %s", c->peer_id,
-			   q.model_name);
-		FUZZ_CHECK(q.max_load < 0 || (double)(c->running + c->queued) / c->slots <= q.max_load,
+		FUZZ_CHECK(!q.model_name[0] || has_model(c, q.model_name), "peer %s lacks %s",
+			   c->peer_id, q.model_name);
+		FUZZ_CHECK(q.max_load < 0 ||
+			       (double)(c->running + c->queued) / c->slots <= q.max_load,
 			   "peer %s over the load", c->peer_id);
 	}
 	free(out);

@@ -24,7 +24,8 @@ static void walk(const struct herd_gguf *g)
 	uint64_t fsize = herd_gguf_file_size(g);
 	uint64_t data = herd_gguf_data_offset(g);
 	/* a file without tensors may end before its (aligned) data offset: gguf.c allows it */
-	FUZZ_CHECK(data <= fsize || herd_gguf_tensor_count(g) == 0, "data offset %llu past the file (%llu bytes)", (unsigned long long)data,
+	FUZZ_CHECK(data <= fsize || herd_gguf_tensor_count(g) == 0,
+		   "data offset %llu past the file (%llu bytes)", (unsigned long long)data,
 		   (unsigned long long)fsize);
 	uint64_t align = herd_gguf_alignment(g);
 	FUZZ_CHECK(align > 0 && data % align == 0, "data offset %llu not aligned to %llu",
@@ -41,8 +42,8 @@ static void walk(const struct herd_gguf *g)
 			memcpy(key, k.ptr, k.len);
 			key[k.len] = 0;
 			int64_t j = herd_gguf_find_kv(g, key);
-			FUZZ_CHECK(j >= 0 && j <= i, "key %s at %lld found at %lld", key, (long long)i,
-				   (long long)j);
+			FUZZ_CHECK(j >= 0 && j <= i, "key %s at %lld found at %lld", key,
+				   (long long)i, (long long)j);
 			int64_t iv;
 			double dv;
 			bool bv;
@@ -53,15 +54,17 @@ static void walk(const struct herd_gguf *g)
 			(void)herd_gguf_get_bool(g, key, &bv);
 		}
 		enum herd_gguf_vtype t = herd_gguf_kv_type(g, i);
-		FUZZ_CHECK(t >= 0 && t < HERD_GGUF_VTYPE_COUNT, "kv %lld has type %d", (long long)i, (int)t);
+		FUZZ_CHECK(t >= 0 && t < HERD_GGUF_VTYPE_COUNT, "kv %lld has type %d", (long long)i,
+			   (int)t);
 		FUZZ_CHECK(herd_gguf_vtype_name(t) != NULL, "no name for type %d", (int)t);
 		int64_t iv;
 		double dv;
 		(void)herd_gguf_kv_int(g, i, &iv);
 		(void)herd_gguf_kv_float(g, i, &dv);
 		struct herd_gguf_str s = herd_gguf_kv_str(g, i);
-		FUZZ_CHECK((t == HERD_GGUF_STRING) == (s.ptr != NULL), "kv %lld: str %p for type %d",
-			   (long long)i, (const void *)s.ptr, (int)t);
+		FUZZ_CHECK((t == HERD_GGUF_STRING) == (s.ptr != NULL),
+			   "kv %lld: str %p for type %d", (long long)i, (const void *)s.ptr,
+			   (int)t);
 		touch(s.ptr, s.len);
 		if (t != HERD_GGUF_ARRAY)
 			continue;
@@ -71,13 +74,15 @@ static void walk(const struct herd_gguf *g)
 			(void)herd_gguf_arr_int(g, i, j, &iv);
 			(void)herd_gguf_arr_float(g, i, j, &dv);
 			struct herd_gguf_str e = herd_gguf_arr_str(g, i, j);
-			FUZZ_CHECK((at == HERD_GGUF_STRING) == (e.ptr != NULL), "array %lld[%llu]", (long long)i,
-				   (unsigned long long)j);
+			FUZZ_CHECK((at == HERD_GGUF_STRING) == (e.ptr != NULL), "array %lld[%llu]",
+				   (long long)i, (unsigned long long)j);
 			touch(e.ptr, e.len);
 		}
 		/* one past the end must be refused, not read */
-		FUZZ_CHECK(!herd_gguf_arr_int(g, i, n, &iv), "array %lld read past its end", (long long)i);
-		FUZZ_CHECK(herd_gguf_arr_str(g, i, n).ptr == NULL, "array %lld read past its end", (long long)i);
+		FUZZ_CHECK(!herd_gguf_arr_int(g, i, n, &iv), "array %lld read past its end",
+			   (long long)i);
+		FUZZ_CHECK(herd_gguf_arr_str(g, i, n).ptr == NULL, "array %lld read past its end",
+			   (long long)i);
 	}
 
 	/* (an index out of range is a caller's bug: kv_at / herd_gguf_tensor assert, by design) */
@@ -86,23 +91,29 @@ static void walk(const struct herd_gguf *g)
 	for (int64_t i = 0; i < nt; i++) {
 		const struct herd_tensor *t = herd_gguf_tensor(g, i);
 		FUZZ_CHECK(t && t->name, "tensor %lld missing", (long long)i);
-		FUZZ_CHECK(t->n_dims >= 1 && t->n_dims <= 4, "tensor %s: %d dims", t->name, t->n_dims);
-		FUZZ_CHECK(herd_type_block_bytes(t->type) > 0, "tensor %s: type %d", t->name, (int)t->type);
+		FUZZ_CHECK(t->n_dims >= 1 && t->n_dims <= 4, "tensor %s: %d dims", t->name,
+			   t->n_dims);
+		FUZZ_CHECK(herd_type_block_bytes(t->type) > 0, "tensor %s: type %d", t->name,
+			   (int)t->type);
 		int64_t ne = 1;
 		for (int d = 0; d < 4; d++) {
-			FUZZ_CHECK(t->ne[d] >= 1, "tensor %s: ne[%d] = %lld", t->name, d, (long long)t->ne[d]);
-			FUZZ_CHECK(!__builtin_mul_overflow(ne, t->ne[d], &ne), "tensor %s: element count overflows",
-				   t->name);
+			FUZZ_CHECK(t->ne[d] >= 1, "tensor %s: ne[%d] = %lld", t->name, d,
+				   (long long)t->ne[d]);
+			FUZZ_CHECK(!__builtin_mul_overflow(ne, t->ne[d], &ne),
+				   "tensor %s: element count overflows", t->name);
 		}
-		FUZZ_CHECK(t->ne[0] % herd_type_block_size(t->type) == 0, "tensor %s: ne0 %lld", t->name,
-			   (long long)t->ne[0]);
-		FUZZ_CHECK(t->nbytes == herd_type_row_bytes(t->type, t->ne[0]) * (uint64_t)(ne / t->ne[0]),
+		FUZZ_CHECK(t->ne[0] % herd_type_block_size(t->type) == 0, "tensor %s: ne0 %lld",
+			   t->name, (long long)t->ne[0]);
+		FUZZ_CHECK(t->nbytes ==
+			       herd_type_row_bytes(t->type, t->ne[0]) * (uint64_t)(ne / t->ne[0]),
 			   "tensor %s: nbytes %llu", t->name, (unsigned long long)t->nbytes);
-		FUZZ_CHECK(data <= fsize && t->offset <= fsize - data && t->nbytes <= fsize - data - t->offset,
+		FUZZ_CHECK(data <= fsize && t->offset <= fsize - data &&
+			       t->nbytes <= fsize - data - t->offset,
 			   "tensor %s: [%llu, +%llu) past the data (%llu bytes)", t->name,
 			   (unsigned long long)t->offset, (unsigned long long)t->nbytes,
 			   (unsigned long long)(fsize - data));
-		FUZZ_CHECK(herd_gguf_find_tensor(g, t->name) != NULL, "tensor %s not found by name", t->name);
+		FUZZ_CHECK(herd_gguf_find_tensor(g, t->name) != NULL, "tensor %s not found by name",
+			   t->name);
 		touch(t->data, t->nbytes);
 	}
 }
@@ -117,7 +128,8 @@ static void use_vocab(const struct herd_vocab *v)
 		FUZZ_CHECK(t != NULL, "token %d has no text", id);
 		touch(t, len);
 	}
-	static const char text[] = "Once upon a time, \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80 12 345\n\n";
+	static const char text[] =
+	    "Once upon a time, \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80 12 345\n\n";
 	int32_t *ids = NULL;
 	size_t nids = 0;
 	if (herd_tokenize(v, text, sizeof text - 1, true, &ids, &nids) == HERD_OK) {

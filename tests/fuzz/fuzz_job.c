@@ -30,26 +30,27 @@ static void check_wire(const struct herd_fragment *f)
 	FUZZ_CHECK(text != NULL, "fragment %d: command does not serialize", f->index);
 	struct herd_command *c2 = NULL;
 	enum herd_err e = herd_command_parse(text, strlen(text), &c2);
-	FUZZ_CHECK(e == HERD_OK, "fragment %d: own command refused: %s", f->index, herd_last_error());
+	FUZZ_CHECK(e == HERD_OK, "fragment %d: own command refused: %s", f->index,
+		   herd_last_error());
 	struct herd_fragment *g = NULL;
 	e = herd_fragment_from_command(c2, &g);
 	FUZZ_CHECK(e == HERD_OK, "fragment %d: worker refused it: %s", f->index, herd_last_error());
 	FUZZ_CHECK(same(f->job_id, g->job_id) && same(f->fragment_id, g->fragment_id) &&
-			   same(f->model_name, g->model_name),
+		       same(f->model_name, g->model_name),
 		   "fragment %d: ids changed", f->index);
 	FUZZ_CHECK(f->index == g->index && f->total == g->total && f->kind == g->kind,
 		   "fragment %d: index/total/kind changed", f->index);
 	FUZZ_CHECK(f->max_tokens == g->max_tokens && f->temperature == g->temperature &&
-			   f->top_p == g->top_p,
+		       f->top_p == g->top_p,
 		   "fragment %d: sampling params changed", f->index);
-	FUZZ_CHECK(memcmp(&f->piece, &g->piece, sizeof f->piece) == 0, "fragment %d: offsets changed",
-		   f->index);
+	FUZZ_CHECK(memcmp(&f->piece, &g->piece, sizeof f->piece) == 0,
+		   "fragment %d: offsets changed", f->index);
 	if (f->kind == HERD_INPUT_TEXT) {
 		FUZZ_CHECK(same_bytes(f->text, f->text_len, g->text, g->text_len) &&
-				   same_bytes(f->context_before, f->context_before_len, g->context_before,
-					      g->context_before_len) &&
-				   same_bytes(f->context_after, f->context_after_len, g->context_after,
-					      g->context_after_len),
+			       same_bytes(f->context_before, f->context_before_len,
+					  g->context_before, g->context_before_len) &&
+			       same_bytes(f->context_after, f->context_after_len, g->context_after,
+					  g->context_after_len),
 			   "fragment %d: text changed on the wire", f->index);
 	} else {
 		FUZZ_CHECK(f->n_items == g->n_items, "fragment %d: %zu items became %zu", f->index,
@@ -85,7 +86,8 @@ static void check_aggregate(const struct herd_job *job)
 		r->processing_time_ms = 1.0;
 		enum herd_err e = herd_aggregator_add(agg, r);
 		FUZZ_CHECK(e == HERD_OK, "result %d refused: %s", i, herd_last_error());
-		FUZZ_CHECK(herd_aggregator_add(agg, r) != HERD_OK, "duplicate result %d accepted", i);
+		FUZZ_CHECK(herd_aggregator_add(agg, r) != HERD_OK, "duplicate result %d accepted",
+			   i);
 		herd_fragment_result_free(r);
 	}
 	FUZZ_CHECK(herd_aggregator_complete(agg), "not complete with every result");
@@ -93,7 +95,8 @@ static void check_aggregate(const struct herd_job *job)
 	struct herd_job_result *res = NULL;
 	enum herd_err e = herd_aggregator_finish(agg, &res);
 	FUZZ_CHECK(e == HERD_OK, "finish: %s", herd_last_error());
-	FUZZ_CHECK(res->fragments_processed == job->n_fragments && res->total_tokens == job->n_fragments,
+	FUZZ_CHECK(res->fragments_processed == job->n_fragments &&
+		       res->total_tokens == job->n_fragments,
 		   "counts: %d fragments, %lld tokens", res->fragments_processed,
 		   (long long)res->total_tokens);
 	if (job->kind == HERD_INPUT_TEXT) {
@@ -102,13 +105,16 @@ static void check_aggregate(const struct herd_job *job)
 		for (int i = 0; i < job->n_fragments; i++) {
 			char out[32];
 			int n = snprintf(out, sizeof out, "<%d>", i);
-			FUZZ_CHECK(strncmp(s, out, (size_t)n) == 0, "output out of order at %d: %s", i, s);
+			FUZZ_CHECK(strncmp(s, out, (size_t)n) == 0, "output out of order at %d: %s",
+				   i, s);
 			s += n;
 		}
 		FUZZ_CHECK(*s == 0, "output has more than the fragments");
 	} else {
-		FUZZ_CHECK(json_is_array(res->output) && json_array_size(res->output) == job->n_items,
-			   "array output of %zu items for %zu", json_array_size(res->output), job->n_items);
+		FUZZ_CHECK(json_is_array(res->output) &&
+			       json_array_size(res->output) == job->n_items,
+			   "array output of %zu items for %zu", json_array_size(res->output),
+			   job->n_items);
 	}
 	json_t *resp = herd_job_result_to_response(res, job->request, "coordinator");
 	FUZZ_CHECK(resp != NULL, "no response");
@@ -137,21 +143,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t at = 0;
 	for (int i = 0; i < job->n_fragments; i++) {
 		const struct herd_fragment *f = &job->fragments[i];
-		FUZZ_CHECK(f->index == i && f->total == job->n_fragments, "fragment %d numbered %d/%d", i,
-			   f->index, f->total);
-		FUZZ_CHECK(f->piece.span_start == at && f->piece.span_end > at, "fragment %d: span [%zu, %zu) after %zu",
-			   i, f->piece.span_start, f->piece.span_end, at);
+		FUZZ_CHECK(f->index == i && f->total == job->n_fragments,
+			   "fragment %d numbered %d/%d", i, f->index, f->total);
+		FUZZ_CHECK(f->piece.span_start == at && f->piece.span_end > at,
+			   "fragment %d: span [%zu, %zu) after %zu", i, f->piece.span_start,
+			   f->piece.span_end, at);
 		FUZZ_CHECK(f->piece.window_start <= f->piece.span_start &&
-				   f->piece.window_end >= f->piece.span_end,
+			       f->piece.window_end >= f->piece.span_end,
 			   "fragment %d: window outside the span", i);
 		if (job->kind == HERD_INPUT_TEXT) {
 			FUZZ_CHECK(f->text_len == f->piece.span_end - at &&
-					   memcmp(f->text, job->text + at, f->text_len) == 0,
+				       memcmp(f->text, job->text + at, f->text_len) == 0,
 				   "fragment %d: text is not the span", i);
-			FUZZ_CHECK(herd_utf8_valid(f->text, f->text_len, NULL), "fragment %d cuts a character", i);
-			FUZZ_CHECK(f->piece.span_start - f->piece.window_start <= job->context_overlap &&
-					   f->piece.window_end - f->piece.span_end <= job->context_overlap,
-				   "fragment %d: window wider than the overlap", i);
+			FUZZ_CHECK(herd_utf8_valid(f->text, f->text_len, NULL),
+				   "fragment %d cuts a character", i);
+			FUZZ_CHECK(
+			    f->piece.span_start - f->piece.window_start <= job->context_overlap &&
+				f->piece.window_end - f->piece.span_end <= job->context_overlap,
+			    "fragment %d: window wider than the overlap", i);
 		} else {
 			FUZZ_CHECK(f->n_items == f->piece.span_end - at, "fragment %d: items", i);
 		}

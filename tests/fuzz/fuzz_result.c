@@ -12,10 +12,12 @@
 static struct herd_job *jobs[2];
 
 static const char *const requests[2] = {
-	"{\"command\":\"EXECUTE_TASK\",\"request_id\":\"r\",\"timestamp\":1,\"params\":{\"model_name\":\"m\","
-	"\"input_data\":\"One. Two. Three. Four. Five six seven.\",\"num_fragments\":4}}",
-	"{\"command\":\"EXECUTE_TASK\",\"request_id\":\"r\",\"timestamp\":1,\"params\":{\"model_name\":\"m\","
-	"\"input_data\":[\"a\",\"b\",\"c\",\"d\",\"e\"],\"num_fragments\":3}}",
+    "{\"command\":\"EXECUTE_TASK\",\"request_id\":\"r\",\"timestamp\":1,\"params\":{\"model_name\":"
+    "\"m\","
+    "\"input_data\":\"One. Two. Three. Four. Five six seven.\",\"num_fragments\":4}}",
+    "{\"command\":\"EXECUTE_TASK\",\"request_id\":\"r\",\"timestamp\":1,\"params\":{\"model_name\":"
+    "\"m\","
+    "\"input_data\":[\"a\",\"b\",\"c\",\"d\",\"e\"],\"num_fragments\":3}}",
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -30,7 +32,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void offer(struct herd_aggregator *agg, const struct herd_job *job, const json_t *j, int *accepted)
+static void offer(struct herd_aggregator *agg, const struct herd_job *job, const json_t *j,
+		  int *accepted)
 {
 	struct herd_fragment_result *r = NULL;
 	enum herd_err e = herd_fragment_result_from_json(j, &r);
@@ -54,10 +57,13 @@ static void offer(struct herd_aggregator *agg, const struct herd_job *job, const
 	e = herd_aggregator_add(agg, r);
 	if (e == HERD_OK) {
 		(*accepted)++;
-		FUZZ_CHECK(r->index >= 0 && r->index < job->n_fragments, "index %d accepted", r->index);
-		FUZZ_CHECK(herd_aggregator_add(agg, r) != HERD_OK, "duplicate %d accepted", r->index);
+		FUZZ_CHECK(r->index >= 0 && r->index < job->n_fragments, "index %d accepted",
+			   r->index);
+		FUZZ_CHECK(herd_aggregator_add(agg, r) != HERD_OK, "duplicate %d accepted",
+			   r->index);
 	}
-	FUZZ_CHECK(herd_aggregator_received(agg) == before + (e == HERD_OK), "count wrong after add");
+	FUZZ_CHECK(herd_aggregator_received(agg) == before + (e == HERD_OK),
+		   "count wrong after add");
 	herd_fragment_result_free(r);
 }
 
@@ -79,14 +85,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(herd_aggregator_received(agg) == accepted, "received %d, accepted %d",
 			   herd_aggregator_received(agg), accepted);
 		bool complete = herd_aggregator_complete(agg);
-		FUZZ_CHECK(complete == (accepted == jobs[k]->n_fragments), "complete=%d with %d of %d", complete,
-			   accepted, jobs[k]->n_fragments);
+		FUZZ_CHECK(complete == (accepted == jobs[k]->n_fragments),
+			   "complete=%d with %d of %d", complete, accepted, jobs[k]->n_fragments);
 		int miss = herd_aggregator_first_missing(agg);
-		FUZZ_CHECK(complete ? miss == -1 : (miss >= 0 && miss < jobs[k]->n_fragments), "first missing %d",
-			   miss);
+		FUZZ_CHECK(complete ? miss == -1 : (miss >= 0 && miss < jobs[k]->n_fragments),
+			   "first missing %d", miss);
 		struct herd_job_result *res = NULL;
 		enum herd_err e = herd_aggregator_finish(agg, &res);
-		FUZZ_CHECK((e == HERD_OK) == complete, "finish %d when complete=%d", (int)e, complete);
+		FUZZ_CHECK((e == HERD_OK) == complete, "finish %d when complete=%d", (int)e,
+			   complete);
 		if (res) {
 			json_t *resp = herd_job_result_to_response(res, jobs[k]->request, "me");
 			FUZZ_CHECK(resp != NULL, "no response");

@@ -70,11 +70,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool ok_whole = run(data, size, NULL, 0, &whole);
 	bool ok_cut = run(data, size, cuts, ncuts, &cut);
 	FUZZ_CHECK(whole.n == cut.n, "%d events in one feed, %d when cut", whole.n, cut.n);
-	FUZZ_CHECK(whole.len == cut.len && (whole.len == 0 || memcmp(whole.buf, cut.buf, whole.len) == 0),
+	FUZZ_CHECK(whole.len == cut.len &&
+		       (whole.len == 0 || memcmp(whole.buf, cut.buf, whole.len) == 0),
 		   "events differ when the input is cut");
-	FUZZ_CHECK(ok_whole == ok_cut, "feed answered %d in one piece, %d when cut", ok_whole, ok_cut);
+	FUZZ_CHECK(ok_whole == ok_cut, "feed answered %d in one piece, %d when cut", ok_whole,
+		   ok_cut);
 	if (stop_after > 0)
-		FUZZ_CHECK(whole.n <= stop_after, "%d events after asking to stop at %d", whole.n, stop_after);
+		FUZZ_CHECK(whole.n <= stop_after, "%d events after asking to stop at %d", whole.n,
+			   stop_after);
 	free(whole.buf);
 	free(cut.buf);
 	return 0;

@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool marker = (data[0] & 1) == 0 && memmem(text, len, "\xe2\x96\x81", 3) != NULL;
 	if (herd_utf8_valid(text, len, NULL) && !marker)
 		FUZZ_CHECK(blen == len && memcmp(back, text, len) == 0,
-			   "round trip of %zu bytes gave %zu bytes (vocab %d)", len, blen, data[0] & 1);
+			   "round trip of %zu bytes gave %zu bytes (vocab %d)", len, blen,
+			   data[0] & 1);
 	free(back);
 	free(ids);
 	return 0;
