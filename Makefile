@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure test test-asan demo bench clean format
+.PHONY: all deps configure test test-asan fuzz demo bench clean format
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -22,6 +22,16 @@ test-asan: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -L unit
 
+# libFuzzer targets of tests/fuzz (clang-14, ASan + UBSan), each run FUZZ_SECONDS from its
+# seeds; fails on any crash. One target: make fuzz FUZZ_TARGETS=gguf. See docs/fuzzing.md.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS ?=
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@test -f $(BUILD)-fuzz/CMakeCache.txt || CC=clang-14 cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Release -DHERD_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	bash tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: all
 	./$(BUILD)/herd demo
 
@@ -32,4 +42,4 @@ format:
 	clang-format -i src/*/*.[ch] tests/*/*.[ch] bench/*.c 2>/dev/null || true
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

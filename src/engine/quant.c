@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cpuid.h>
 
 #include "quant_int.h"
 
@@ -905,8 +906,11 @@ bool herd_simd_enabled(void)
 		const char *e = getenv("HERD_NO_SIMD");
 		bool off = e && *e && strcmp(e, "0") != 0;
 		__builtin_cpu_init();
-		enabled = !off && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-			  __builtin_cpu_supports("f16c");
+		/* F16C from CPUID leaf 1 (ECX bit 29): clang before 15 has no "f16c" for
+		 * __builtin_cpu_supports, and the fuzz build uses clang-14 */
+		unsigned a, b, c = 0, d;
+		bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+		enabled = !off && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 	}
 	return enabled;
 }
