@@ -18,7 +18,7 @@ ids() { for n in "$@"; do echo "${id[$n]}"; done | sort | paste -sd' '; }
 if (($(nproc) < 2)); then echo "SKIP: needs 2 cores to advertise --cores 2"; exit 77; fi
 
 url=${node_url[a]}
-wait_for 10 test "$(found_ids "$url" '{}')" = "$(ids a b c d)" || fail "a does not see all four"
+wait_for 10 sees "$url" '{}' "$(ids a b c d)" || fail "a does not see all four"
 check() { # params, expected nodes...
 	local p=$1
 	shift

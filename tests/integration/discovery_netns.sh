@@ -52,7 +52,7 @@ done
 all=$(printf '%s\n' "${id[@]}" | sort | paste -sd' ')
 for i in 1 2 3; do
 	NSEXEC=(ip netns exec "$pfx-n$i")
-	wait_for 15 test "$(found_ids "http://10.77.0.$i:8080" '{}')" = "$all" ||
+	wait_for 15 sees "http://10.77.0.$i:8080" '{}' "$all" ||
 		fail "n$i sees [$(found_ids "http://10.77.0.$i:8080" '{}')], want [$all]"
 done
 NSEXEC=(ip netns exec "$pfx-n3")

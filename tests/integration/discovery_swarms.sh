@@ -15,11 +15,11 @@ for n in a1 a2 b1 b2; do
 done
 pair() { printf '%s\n' "$1" "$2" | sort | paste -sd' '; }
 for n in a1 a2; do
-	wait_for 10 test "$(found_ids "${node_url[$n]}" '{}')" = "$(pair "${id[a1]}" "${id[a2]}")" ||
+	wait_for 10 sees "${node_url[$n]}" '{}' "$(pair "${id[a1]}" "${id[a2]}")" ||
 		fail "$n sees [$(found_ids "${node_url[$n]}" '{}')], want swarm a only"
 done
 for n in b1 b2; do
-	wait_for 10 test "$(found_ids "${node_url[$n]}" '{}')" = "$(pair "${id[b1]}" "${id[b2]}")" ||
+	wait_for 10 sees "${node_url[$n]}" '{}' "$(pair "${id[b1]}" "${id[b2]}")" ||
 		fail "$n sees [$(found_ids "${node_url[$n]}" '{}')], want swarm b only"
 done
 sleep 3 # several announce rounds: still apart

@@ -70,6 +70,10 @@ find_nodes() {
 # peer ids (sorted, one line) that FIND_NODES PARAMS returns at URL
 found_ids() { find_nodes "$1" "$2" | jq -r '[.nodes[].peer_id] | sort | join(" ")'; }
 
+# sees URL FILTER_JSON "ID ID ...": true when FIND_NODES at URL lists exactly those ids
+# (a function, so that wait_for asks again each time round)
+sees() { test "$(found_ids "$1" "$2")" = "$3"; }
+
 # node_info URL: the node's peer id
 peer_id_of() {
 	"${NSEXEC[@]}" curl -sf -X POST "$1/v1/command" -H 'Content-Type: application/json' \
