@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net.h"
 #include "proto.h"
@@ -23,6 +24,9 @@ static void draw(struct follow *f, bool final)
 {
 	if (!f->o->progress)
 		return;
+	bool tty = isatty(STDERR_FILENO);
+	if (!tty && !final)
+		return; /* a log gets the final line only, not a redrawn one */
 	double now = herd_now_ms();
 	if (!final && now - f->last_draw_ms < 100)
 		return;
@@ -33,8 +37,9 @@ static void draw(struct follow *f, bool final)
 	for (int i = 0; i < 20; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[20] = '\0';
-	fprintf(stderr, "\r[%s] %d/%d fragments  %lld tokens  %.1f tok/s  %.1f s ", bar, f->done,
-		f->total, (long long)f->tokens, s > 0 ? (double)f->tokens / s : 0.0, s);
+	fprintf(stderr, "%s[%s] %d/%d fragments  %lld tokens  %.1f tok/s  %.1f s ",
+		tty ? "\r\033[K" : "", bar, f->done, f->total, (long long)f->tokens,
+		s > 0 ? (double)f->tokens / s : 0.0, s);
 	if (final)
 		fputc('\n', stderr);
 	fflush(stderr);
