@@ -13,7 +13,9 @@
 
 #include "cli.h"
 #include "engine_int.h"
+#include "limits.h"
 
+#define USAGE "usage: herd bench -m MODEL [-p 128] [-n 128] [-t THREADS] [-r REPS] [--json] [--membw]\n"
 #define MEMBW_BYTES (1u << 30) /* well past any cache */
 
 struct stat3 {
@@ -98,27 +100,31 @@ int herd_cmd_bench(int argc, char **argv)
 	bool json = false, membw = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-m") && v)
+		int *num = !strcmp(a, "-p")   ? &n_prompt
+			   : !strcmp(a, "-n") ? &n_gen
+			   : !strcmp(a, "-t") ? &n_threads
+			   : !strcmp(a, "-r") ? &reps
+					      : NULL;
+		long lo = num == &n_threads ? 0 : 1, val;
+		long hi = num == &reps ? 100 : num == &n_threads ? HERD_MAX_THREADS : HERD_MAX_BATCH;
+		if (!strcmp(a, "-m") && v) {
 			path = v, i++;
-		else if (!strcmp(a, "-p") && v)
-			n_prompt = atoi(v), i++;
-		else if (!strcmp(a, "-n") && v)
-			n_gen = atoi(v), i++;
-		else if (!strcmp(a, "-t") && v)
-			n_threads = atoi(v), i++;
-		else if (!strcmp(a, "-r") && v)
-			reps = atoi(v), i++;
-		else if (!strcmp(a, "--json"))
+		} else if (num) {
+			if (!herd_cli_parse_long(v, lo, hi, &val))
+				return herd_cli_usage("bench", USAGE,
+						      "%s: must be an integer %ld..%ld, got '%s'", a, lo,
+						      hi, v ? v : "");
+			*num = (int)val, i++;
+		} else if (!strcmp(a, "--json")) {
 			json = true;
-		else if (!strcmp(a, "--membw"))
+		} else if (!strcmp(a, "--membw")) {
 			membw = true;
-		else {
-			fprintf(stderr, "herd bench: unknown or incomplete argument '%s'\n", a);
-			goto usage;
+		} else {
+			return herd_cli_usage("bench", USAGE, "unknown or incomplete argument '%s'", a);
 		}
 	}
-	if (!path || n_prompt < 1 || n_gen < 1 || n_threads < 0 || reps < 1 || reps > 100)
-		goto usage;
+	if (!path)
+		return herd_cli_usage("bench", USAGE, "-m MODEL is required");
 
 	struct herd_model *m;
 	if (herd_model_load(path, &m)) {
@@ -207,7 +213,4 @@ out:
 	herd_ctx_free(c);
 	herd_model_free(m);
 	return e ? 1 : 0;
-usage:
-	fprintf(stderr, "usage: herd bench -m MODEL [-p 128] [-n 128] [-t THREADS] [-r REPS] [--json] [--membw]\n");
-	return 2;
 }

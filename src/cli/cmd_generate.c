@@ -20,24 +20,8 @@
 	"[--ids]\n"                                                                                \
 	"                     [--json]\n"
 
-static int bad(const char *fmt, const char *opt, const char *val)
-{
-	fprintf(stderr, "herd generate: ");
-	fprintf(stderr, fmt, opt, val);
-	fprintf(stderr, "\n" USAGE);
-	return 2;
-}
+#define bad(...) herd_cli_usage("generate", USAGE, __VA_ARGS__)
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
 
 static bool parse_float(const char *s, float *out)
 {
@@ -162,7 +146,7 @@ int herd_cmd_generate(int argc, char **argv)
 			continue;
 		}
 		if (!val)
-			return bad("%s%s: needs a value", a, "");
+			return bad("%s: needs a value", a);
 		i++;
 		if (!strcmp(a, "-m")) {
 			model = val;
@@ -171,15 +155,15 @@ int herd_cmd_generate(int argc, char **argv)
 		} else if (!strcmp(a, "-f")) {
 			file = val;
 		} else if (!strcmp(a, "-n")) {
-			if (!parse_long(val, 0, HERD_MAX_TOKENS, &n_predict))
+			if (!herd_cli_parse_long(val, 0, HERD_MAX_TOKENS, &n_predict))
 				return bad("%s: must be an integer 0..32768, got '%s'", a, val);
 		} else if (!strcmp(a, "-t")) {
-			if (!parse_long(val, 0, HERD_MAX_THREADS, &threads))
+			if (!herd_cli_parse_long(val, 0, HERD_MAX_THREADS, &threads))
 				return bad(
 				    "%s: must be an integer 0..512 (0 = all cores), got '%s'", a,
 				    val);
 		} else if (!strcmp(a, "-c")) {
-			if (!parse_long(val, 0, HERD_MAX_CONTEXT, &n_ctx))
+			if (!herd_cli_parse_long(val, 0, HERD_MAX_CONTEXT, &n_ctx))
 				return bad("%s: must be an integer 0..131072 (0 = the model's, at "
 					   "most 4096), got '%s'",
 					   a, val);
@@ -187,7 +171,7 @@ int herd_cmd_generate(int argc, char **argv)
 			if (!parse_float(val, &sp.temperature) || sp.temperature < 0)
 				return bad("%s: must be a number >= 0, got '%s'", a, val);
 		} else if (!strcmp(a, "--top-k")) {
-			if (!parse_long(val, 0, HERD_MAX_VOCAB, &v))
+			if (!herd_cli_parse_long(val, 0, HERD_MAX_VOCAB, &v))
 				return bad("%s: must be an integer >= 0 (0 = off), got '%s'", a,
 					   val);
 			sp.top_k = (int32_t)v;
@@ -209,13 +193,13 @@ int herd_cmd_generate(int argc, char **argv)
 			sp.seed = s;
 			seed_given = true;
 		} else {
-			return bad("unknown argument '%s'%s", a, "");
+			return bad("unknown argument '%s'", a);
 		}
 	}
 	if (!model)
-		return bad("%s%s is required", "-m MODEL", "");
+		return bad("-m MODEL is required");
 	if (prompt && file)
-		return bad("%s%s: give one of them", "-p and -f", "");
+		return bad("-p and -f: give one of them");
 	if (!seed_given)
 		sp.seed = ((uint64_t)time(NULL) ^ ((uint64_t)clock() << 20)) & ((1ull << 53) - 1);
 

@@ -20,24 +20,8 @@
 	"                 [--swarm NAME] [--cores N] [--memory-mb N]\n"                            \
 	"  A DHT flag (--dht-port, --bootstrap, --swarm) starts discovery (OpenDHT).\n"
 
-static int bad(const char *fmt, const char *a, const char *b)
-{
-	fprintf(stderr, "herd node: ");
-	fprintf(stderr, fmt, a, b);
-	fprintf(stderr, "\n" USAGE);
-	return 2;
-}
+#define bad(...) herd_cli_usage("node", USAGE, __VA_ARGS__)
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = s ? strtol(s, &end, 10) : 0;
-	if (!s || errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
 
 /* "HOST:PORT" → host (copied into buf) and port. */
 static bool split_host_port(const char *s, char *host, size_t size, long *port)
@@ -54,7 +38,7 @@ static bool split_host_port(const char *s, char *host, size_t size, long *port)
 		memmove(host, host + 1, l - 2);
 		host[l - 2] = '\0';
 	}
-	return parse_long(colon + 1, 0, 65535, port);
+	return herd_cli_parse_long(colon + 1, 0, 65535, port);
 }
 
 /* The file name without directories and without ".gguf". */
@@ -89,7 +73,7 @@ int herd_cmd_node(int argc, char **argv)
 			goto out;
 		}
 		if (!val) {
-			rc = bad("%s: needs a value%s", a, "");
+			rc = bad("%s: needs a value", a);
 			goto out;
 		}
 		i++;
@@ -99,13 +83,13 @@ int herd_cmd_node(int argc, char **argv)
 			p.advertise = val;
 		} else if (!strcmp(a, "--peer")) {
 			if (n_peers == HERD_NODE_MAX_PEERS) {
-				rc = bad("%s: too many (at most 256)%s", a, "");
+				rc = bad("%s: too many (at most 256)", a);
 				goto out;
 			}
 			peers[n_peers++] = val;
 		} else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
 			if (n_models == HERD_NODE_MAX_MODELS) {
-				rc = bad("%s: too many models (at most 8)%s", a, "");
+				rc = bad("%s: too many models (at most 8)", a);
 				goto out;
 			}
 			const char *eq = strchr(val, '=');
@@ -121,19 +105,19 @@ int herd_cmd_node(int argc, char **argv)
 		} else if (!strcmp(a, "--data-dir")) {
 			p.data_dir = val;
 		} else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-			if (!parse_long(val, 1, HERD_MAX_THREADS, &v)) {
+			if (!herd_cli_parse_long(val, 1, HERD_MAX_THREADS, &v)) {
 				rc = bad("%s: must be an integer 1..512, got '%s'", a, val);
 				goto out;
 			}
 			p.threads = (int)v;
 		} else if (!strcmp(a, "--slots")) {
-			if (!parse_long(val, 1, HERD_MAX_SLOTS, &v)) {
+			if (!herd_cli_parse_long(val, 1, HERD_MAX_SLOTS, &v)) {
 				rc = bad("%s: must be an integer 1..256, got '%s'", a, val);
 				goto out;
 			}
 			p.slots = (int)v;
 		} else if (!strcmp(a, "--dht-port")) {
-			if (!parse_long(val, 0, 65535, &v)) {
+			if (!herd_cli_parse_long(val, 0, 65535, &v)) {
 				rc = bad("%s: must be a port 0..65535, got '%s'", a, val);
 				goto out;
 			}
@@ -141,7 +125,7 @@ int herd_cmd_node(int argc, char **argv)
 			p.dht_port = (uint16_t)v;
 		} else if (!strcmp(a, "--bootstrap")) {
 			if (n_boot == HERD_DHT_MAX_BOOTSTRAP) {
-				rc = bad("%s: too many (at most 64)%s", a, "");
+				rc = bad("%s: too many (at most 64)", a);
 				goto out;
 			}
 			p.dht = true;
@@ -150,28 +134,28 @@ int herd_cmd_node(int argc, char **argv)
 			p.dht = true;
 			p.swarm = val;
 		} else if (!strcmp(a, "--cores")) {
-			if (!parse_long(val, 1, 65536, &v)) {
+			if (!herd_cli_parse_long(val, 1, 65536, &v)) {
 				rc = bad("%s: must be an integer 1..65536, got '%s'", a, val);
 				goto out;
 			}
 			p.cores = (int)v;
 		} else if (!strcmp(a, "--memory-mb")) {
-			if (!parse_long(val, 1, 1L << 40, &v)) {
+			if (!herd_cli_parse_long(val, 1, 1L << 40, &v)) {
 				rc = bad("%s: must be a positive integer, got '%s'", a, val);
 				goto out;
 			}
 			p.memory_mb = v;
 		} else {
-			rc = bad("unknown argument '%s'%s", a, "");
+			rc = bad("unknown argument '%s'", a);
 			goto out;
 		}
 	}
 	if (!listen) {
-		rc = bad("--listen HOST:PORT is required%s%s", "", "");
+		rc = bad("--listen HOST:PORT is required");
 		goto out;
 	}
 	if (!split_host_port(listen, host, sizeof host, &v)) {
-		rc = bad("--listen: must be HOST:PORT (port 0..65535), got '%s'%s", listen, "");
+		rc = bad("--listen: must be HOST:PORT (port 0..65535), got '%s'", listen);
 		goto out;
 	}
 	p.host = host;

@@ -13,22 +13,8 @@
 
 #define USAGE "usage: herd perplexity -m MODEL -f FILE -c N [-t THREADS] [--json]\n"
 
-static int bad(const char *msg, const char *arg)
-{
-	fprintf(stderr, "herd perplexity: %s%s\n" USAGE, msg, arg);
-	return 2;
-}
+#define bad(...) herd_cli_usage("perplexity", USAGE, __VA_ARGS__)
 
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -78,25 +64,25 @@ int herd_cmd_perplexity(int argc, char **argv)
 			continue;
 		}
 		if (!val)
-			return bad("needs a value: ", a);
+			return bad("%s: needs a value", a);
 		i++;
 		if (!strcmp(a, "-m")) {
 			model = val;
 		} else if (!strcmp(a, "-f")) {
 			file = val;
 		} else if (!strcmp(a, "-c")) {
-			if (!parse_long(val, 4, HERD_MAX_BATCH, &n_ctx) || n_ctx % 2)
-				return bad("-c: must be an even integer 4..4096, got ", val);
+			if (!herd_cli_parse_long(val, 4, HERD_MAX_BATCH, &n_ctx) || n_ctx % 2)
+				return bad("-c: must be an even integer 4..4096, got '%s'", val);
 		} else if (!strcmp(a, "-t")) {
-			if (!parse_long(val, 0, HERD_MAX_THREADS, &threads))
-				return bad("-t: must be an integer 0..512 (0 = all cores), got ",
+			if (!herd_cli_parse_long(val, 0, HERD_MAX_THREADS, &threads))
+				return bad("-t: must be an integer 0..512 (0 = all cores), got '%s'",
 					   val);
 		} else {
-			return bad("unknown argument ", a);
+			return bad("unknown argument '%s'", a);
 		}
 	}
 	if (!model || !file || !n_ctx)
-		return bad(!model ? "-m MODEL" : !file ? "-f FILE" : "-c N", " is required");
+		return bad("%s is required", !model ? "-m MODEL" : !file ? "-f FILE" : "-c N");
 	size_t len = 0;
 	char *text = read_file(file, &len);
 	if (!text)

@@ -19,13 +19,7 @@
 	"BYTES]\n"                                                                                 \
 	"                   [--template TEMPLATE]) [--stream] [--json] [--quiet]\n"
 
-static int bad(const char *fmt, const char *a, const char *b)
-{
-	fprintf(stderr, "herd submit: ");
-	fprintf(stderr, fmt, a, b);
-	fprintf(stderr, "\n" USAGE);
-	return 2;
-}
+#define bad(...) herd_cli_usage("submit", USAGE, __VA_ARGS__)
 
 static char *read_file(const char *path, size_t max, size_t *len)
 {
@@ -108,7 +102,7 @@ int herd_cmd_submit(int argc, char **argv)
 		for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
 			if (!strcmp(a, numbers[k].flag)) {
 				if (!has_val) {
-					rc = bad("%s: needs a value%s", a, "");
+					rc = bad("%s: needs a value", a);
 					goto out;
 				}
 				if (set_number(flags, numbers[k].key, a, argv[++i],
@@ -121,7 +115,7 @@ int herd_cmd_submit(int argc, char **argv)
 		if ((!strcmp(a, "--to") || !strcmp(a, "-f") || !strcmp(a, "--model") ||
 		     !strcmp(a, "--template")) &&
 		    !has_val) {
-			rc = bad("%s: needs a value%s", a, "");
+			rc = bad("%s: needs a value", a);
 			goto out;
 		}
 		if (!strcmp(a, "--to"))
@@ -143,7 +137,7 @@ int herd_cmd_submit(int argc, char **argv)
 			rc = 0;
 			goto out;
 		} else if (a[0] == '-' && a[1]) {
-			rc = bad("unknown option '%s'%s", a, "");
+			rc = bad("unknown option '%s'", a);
 			goto out;
 		} else if (!request_file)
 			request_file = a;
@@ -153,11 +147,11 @@ int herd_cmd_submit(int argc, char **argv)
 		}
 	}
 	if (!to) {
-		rc = bad("--to URL is required%s%s", "", "");
+		rc = bad("--to URL is required");
 		goto out;
 	}
 	if (!!request_file == !!text_file) {
-		rc = bad("give either REQUEST.json or -f TEXT_FILE%s%s", "", "");
+		rc = bad("give either REQUEST.json or -f TEXT_FILE");
 		goto out;
 	}
 	size_t len;
@@ -180,7 +174,7 @@ int herd_cmd_submit(int argc, char **argv)
 					    json_string(model));
 	} else {
 		if (!model) {
-			rc = bad("-f TEXT_FILE needs --model NAME%s%s", "", "");
+			rc = bad("-f TEXT_FILE needs --model NAME");
 			goto out;
 		}
 		if (!(buf = read_file(text_file, HERD_MAX_INPUT_BYTES, &len)))
