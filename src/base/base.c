@@ -143,3 +143,20 @@ char *herd_xstrdup(const char *s)
 	size_t n = strlen(s) + 1;
 	return memcpy(herd_xmalloc(n), s, n);
 }
+
+void herd_buf_add(struct herd_buf *b, const void *data, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2 + 64; /* doubling: appends cost O(1) amortized */
+		b->p = herd_xrealloc(b->p, b->cap);
+	}
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void herd_buf_puts(struct herd_buf *b, const char *s)
+{
+	herd_buf_add(b, s, strlen(s));
+}

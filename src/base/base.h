@@ -64,4 +64,13 @@ void *herd_xcalloc(size_t n, size_t size);
 void *herd_xrealloc(void *p, size_t n);
 char *herd_xstrdup(const char *s);
 
+/* A growable byte buffer. Start from {0}; once anything (even 0 bytes) was added, p holds len
+ * bytes and a NUL after them. The owner frees p. */
+struct herd_buf {
+	char *p;
+	size_t len, cap;
+};
+void herd_buf_add(struct herd_buf *b, const void *data, size_t n);
+void herd_buf_puts(struct herd_buf *b, const char *s); /* adds strlen(s) bytes */
+
 #endif

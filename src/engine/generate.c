@@ -42,17 +42,6 @@ struct textbuf {
 	size_t len, cap;
 };
 
-static void append(struct textbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = herd_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 			    const struct herd_generate_params *p, struct herd_generate_result *out)
 {
@@ -93,8 +82,8 @@ enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 	out->prompt_ms = t1 - t0;
 	out->ids = herd_xmalloc(((size_t)p->max_tokens + 1) * sizeof *out->ids);
 
-	struct textbuf text = {0};
-	append(&text, "", 0);
+	struct herd_buf text = {0};
+	herd_buf_add(&text, "", 0);
 	size_t streamed = 0; /* bytes of text already handed to the callback */
 	const float *logits = herd_ctx_logits(c, (int32_t)n_ids - 1);
 	int32_t eos = herd_vocab_eos(m->vocab);
@@ -106,7 +95,7 @@ enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 		size_t tl = 0;
 		const char *tt = herd_token_text(m->vocab, id, &tl);
 		if (tt && tl)
-			append(&text, tt, tl);
+			herd_buf_add(&text, tt, tl);
 		size_t done = utf8_complete((const unsigned char *)text.p, text.len);
 		if (p->on_token) {
 			int stop = p->on_token(p->ud, id, text.p + streamed, done - streamed);

@@ -8,35 +8,20 @@
 
 #include "engine_int.h"
 
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static void put(struct buf *b, const void *src, size_t n)
+static void put_u32(struct herd_buf *b, uint32_t v)
 {
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2 + 256;
-		b->p = herd_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, src, n);
-	b->len += n;
+	herd_buf_add(b, &v, 4);
 }
 
-static void put_u32(struct buf *b, uint32_t v)
+static void put_u64(struct herd_buf *b, uint64_t v)
 {
-	put(b, &v, 4);
+	herd_buf_add(b, &v, 8);
 }
 
-static void put_u64(struct buf *b, uint64_t v)
-{
-	put(b, &v, 8);
-}
-
-static void put_str(struct buf *b, const char *s, uint64_t len)
+static void put_str(struct herd_buf *b, const char *s, uint64_t len)
 {
 	put_u64(b, len);
-	put(b, s, len);
+	herd_buf_add(b, s, len);
 }
 
 struct wtensor {
@@ -51,7 +36,7 @@ struct wtensor {
 
 struct herd_gguf_writer {
 	uint64_t alignment;
-	struct buf kv; /* serialized metadata pairs */
+	struct herd_buf kv; /* serialized metadata pairs */
 	int64_t n_kv;
 	struct wtensor *t;
 	int64_t n_t;
@@ -80,7 +65,7 @@ void herd_gguf_writer_raw(struct herd_gguf_writer *w, const char *key, uint32_t 
 {
 	put_str(&w->kv, key, strlen(key));
 	put_u32(&w->kv, vtype);
-	put(&w->kv, val, len);
+	herd_buf_add(&w->kv, val, len);
 	w->n_kv++;
 }
 
@@ -102,7 +87,7 @@ void herd_gguf_writer_bool(struct herd_gguf_writer *w, const char *key, bool v)
 
 void herd_gguf_writer_str(struct herd_gguf_writer *w, const char *key, const char *v)
 {
-	struct buf b = {0};
+	struct herd_buf b = {0};
 	put_str(&b, v, strlen(v));
 	herd_gguf_writer_raw(w, key, HERD_GGUF_STRING, b.p, b.len);
 	free(b.p);
@@ -121,7 +106,7 @@ static size_t vsize(enum herd_gguf_vtype t)
 }
 
 /* Appends element j (or the scalar, j = -1) of pair i in its own encoding. */
-static void put_value(struct buf *b, const struct herd_gguf *g, int64_t i, enum herd_gguf_vtype t, int64_t j)
+static void put_value(struct herd_buf *b, const struct herd_gguf *g, int64_t i, enum herd_gguf_vtype t, int64_t j)
 {
 	if (t == HERD_GGUF_STRING) {
 		struct herd_gguf_str s = j < 0 ? herd_gguf_kv_str(g, i) : herd_gguf_arr_str(g, i, (uint64_t)j);
@@ -144,7 +129,7 @@ static void put_value(struct buf *b, const struct herd_gguf *g, int64_t i, enum 
 	} else {
 		memcpy(raw, &iv, 8); /* little-endian: the low bytes come first */
 	}
-	put(b, raw, vsize(t));
+	herd_buf_add(b, raw, vsize(t));
 }
 
 void herd_gguf_writer_copy_kv(struct herd_gguf_writer *w, const struct herd_gguf *g, int64_t i)
@@ -204,12 +189,12 @@ static bool pad(FILE *f, uint64_t pos, uint64_t alignment)
 
 enum herd_err herd_gguf_writer_save(struct herd_gguf_writer *w, const char *path)
 {
-	struct buf h = {0};
-	put(&h, "GGUF", 4);
+	struct herd_buf h = {0};
+	herd_buf_add(&h, "GGUF", 4);
 	put_u32(&h, 3);
 	put_u64(&h, (uint64_t)w->n_t);
 	put_u64(&h, (uint64_t)w->n_kv);
-	put(&h, w->kv.p, w->kv.len);
+	herd_buf_add(&h, w->kv.p, w->kv.len);
 	for (int64_t i = 0; i < w->n_t; i++) {
 		const struct wtensor *t = &w->t[i];
 		put_str(&h, t->name, strlen(t->name));

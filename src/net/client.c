@@ -26,29 +26,20 @@ static void curl_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* A growing reply buffer, NUL-terminated. */
+/* A reply, kept up to max bytes. */
 struct buf {
-	char *p;
-	size_t len, cap, max;
+	struct herd_buf data;
+	size_t max;
 	bool over;
 };
 
 static bool buf_add(struct buf *b, const char *data, size_t n)
 {
-	if (b->len + n > b->max) {
+	if (b->data.len + n > b->max) {
 		b->over = true;
 		return false;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = herd_xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = 0;
+	herd_buf_add(&b->data, data, n);
 	return true;
 }
 
@@ -136,15 +127,17 @@ static enum herd_err easy_json(const char *url, const json_t *body, long timeout
 		*status = code;
 	if (reply) {
 		json_error_t je;
-		json_t *j = b.len ? json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, &je) : NULL;
+		json_t *j = b.data.len
+				? json_loadb(b.data.p, b.data.len, JSON_REJECT_DUPLICATES, &je)
+				: NULL;
 		if (!j) {
 			const char *ct = NULL;
 			curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
 			err = herd_fail(
 			    HERD_ERR_NET,
 			    "%s: reply is not JSON (status %ld, Content-Type %s, %zu bytes)%s%.80s",
-			    url, code, ct ? ct : "none", b.len, b.len ? ": " : "",
-			    b.len ? b.p : "");
+			    url, code, ct ? ct : "none", b.data.len, b.data.len ? ": " : "",
+			    b.data.len ? b.data.p : "");
 			goto out;
 		}
 		*reply = j;
@@ -153,7 +146,7 @@ out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	free(text);
-	free(b.p);
+	free(b.data.p);
 	return err;
 }
 
@@ -223,7 +216,7 @@ static void mreq_free(struct mreq *r)
 	curl_slist_free_all(r->hdrs);
 	free(r->url);
 	free(r->body);
-	free(r->reply.p);
+	free(r->reply.data.p);
 	free(r);
 }
 
@@ -253,8 +246,8 @@ static void mreq_finish(struct herd_http_multi *m, struct mreq *r, CURLcode rc, 
 	}
 	if (res.err != HERD_OK)
 		res.error = herd_last_error();
-	res.body = r->reply.p ? r->reply.p : "";
-	res.body_len = r->reply.len;
+	res.body = r->reply.data.p ? r->reply.data.p : "";
+	res.body_len = r->reply.data.len;
 	/* Not pending any more once its result is final, so that on_done sees it gone. */
 	pthread_mutex_lock(&m->mu);
 	m->pending--;
@@ -585,7 +578,7 @@ enum herd_err herd_http_sse(const char *url, const json_t *body, long idle_timeo
 		err = curl_fail(rc, url, ebuf, 0);
 	} else if (s.status < 200 || s.status > 299) {
 		err = herd_fail(HERD_ERR_NET, "%s: status %ld%s%.200s", url, s.status,
-				s.err_body.len ? ": " : "", s.err_body.len ? s.err_body.p : "");
+				s.err_body.data.len ? ": " : "", s.err_body.data.len ? s.err_body.data.p : "");
 	}
 out:
 	if (cm)
@@ -594,7 +587,7 @@ out:
 		curl_easy_cleanup(s.c);
 	curl_slist_free_all(hdrs);
 	herd_sse_parser_free(s.parser);
-	free(s.err_body.p);
+	free(s.err_body.data.p);
 	free(text);
 	return err;
 }

@@ -8,30 +8,12 @@
 
 #include "node_int.h"
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = herd_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
-
 char *herd_prompt_render(const char *tmpl, const char *fragment, size_t fragment_len,
 			 const char *before, size_t before_len, const char *after,
 			 size_t after_len, size_t *out_len)
 {
-	struct buf b = {0};
-	put(&b, "", 0);
+	struct herd_buf b = {0};
+	herd_buf_add(&b, "", 0);
 	static const char *const names[] = {"{fragment}", "{context_before}", "{context_after}"};
 	const char *vals[] = {fragment, before, after};
 	size_t lens[] = {fragment_len, before_len, after_len};
@@ -44,12 +26,12 @@ char *herd_prompt_render(const char *tmpl, const char *fragment, size_t fragment
 					hit = k;
 		if (hit >= 0) {
 			if (lens[hit])
-				put(&b, vals[hit], lens[hit]);
+				herd_buf_add(&b, vals[hit], lens[hit]);
 			s += strlen(names[hit]);
 		} else {
 			const char *next = strchr(s + 1, '{');
 			size_t n = next ? (size_t)(next - s) : strlen(s);
-			put(&b, s, n);
+			herd_buf_add(&b, s, n);
 			s += n;
 		}
 	}
@@ -117,8 +99,8 @@ enum herd_err herd_chat_render(enum herd_chat_format f, const json_t *messages, 
 			return herd_fail(HERD_ERR_BAD_INPUT,
 					 "messages[%zu].content: must not contain NUL", i);
 	}
-	struct buf b = {0};
-	put(&b, "", 0);
+	struct herd_buf b = {0};
+	herd_buf_add(&b, "", 0);
 	bool sys_open = false; /* llama2: a system message goes inside the next [INST] */
 	for (size_t i = 0; i < n; i++) {
 		const json_t *m = json_array_get(messages, i);
@@ -126,66 +108,66 @@ enum herd_err herd_chat_render(enum herd_chat_format f, const json_t *messages, 
 		const char *content = json_string_value(json_object_get(m, "content"));
 		switch (f) {
 		case HERD_CHAT_CHATML:
-			puts_(&b, "<|im_start|>");
-			puts_(&b, role);
-			puts_(&b, "\n");
-			puts_(&b, content);
-			puts_(&b, "<|im_end|>\n");
+			herd_buf_puts(&b, "<|im_start|>");
+			herd_buf_puts(&b, role);
+			herd_buf_puts(&b, "\n");
+			herd_buf_puts(&b, content);
+			herd_buf_puts(&b, "<|im_end|>\n");
 			break;
 		case HERD_CHAT_LLAMA3:
-			puts_(&b, "<|start_header_id|>");
-			puts_(&b, role);
-			puts_(&b, "<|end_header_id|>\n\n");
-			puts_(&b, content);
-			puts_(&b, "<|eot_id|>");
+			herd_buf_puts(&b, "<|start_header_id|>");
+			herd_buf_puts(&b, role);
+			herd_buf_puts(&b, "<|end_header_id|>\n\n");
+			herd_buf_puts(&b, content);
+			herd_buf_puts(&b, "<|eot_id|>");
 			break;
 		case HERD_CHAT_ZEPHYR:
-			puts_(&b, "<|");
-			puts_(&b, role);
-			puts_(&b, "|>\n");
-			puts_(&b, content);
-			puts_(&b, "</s>\n");
+			herd_buf_puts(&b, "<|");
+			herd_buf_puts(&b, role);
+			herd_buf_puts(&b, "|>\n");
+			herd_buf_puts(&b, content);
+			herd_buf_puts(&b, "</s>\n");
 			break;
 		case HERD_CHAT_LLAMA2:
 			if (!strcmp(role, "system")) {
-				puts_(&b, "[INST] <<SYS>>\n");
-				puts_(&b, content);
-				puts_(&b, "\n<</SYS>>\n\n");
+				herd_buf_puts(&b, "[INST] <<SYS>>\n");
+				herd_buf_puts(&b, content);
+				herd_buf_puts(&b, "\n<</SYS>>\n\n");
 				sys_open = true;
 			} else if (!strcmp(role, "user")) {
-				puts_(&b, sys_open ? "" : "[INST] ");
-				puts_(&b, content);
-				puts_(&b, " [/INST]");
+				herd_buf_puts(&b, sys_open ? "" : "[INST] ");
+				herd_buf_puts(&b, content);
+				herd_buf_puts(&b, " [/INST]");
 				sys_open = false;
 			} else {
-				puts_(&b, " ");
-				puts_(&b, content);
-				puts_(&b, " </s>");
+				herd_buf_puts(&b, " ");
+				herd_buf_puts(&b, content);
+				herd_buf_puts(&b, " </s>");
 			}
 			break;
 		default:
-			puts_(&b, role);
-			puts_(&b, ": ");
-			puts_(&b, content);
-			puts_(&b, "\n");
+			herd_buf_puts(&b, role);
+			herd_buf_puts(&b, ": ");
+			herd_buf_puts(&b, content);
+			herd_buf_puts(&b, "\n");
 		}
 	}
 	switch (f) {
 	case HERD_CHAT_CHATML:
-		puts_(&b, "<|im_start|>assistant\n");
+		herd_buf_puts(&b, "<|im_start|>assistant\n");
 		break;
 	case HERD_CHAT_LLAMA3:
-		puts_(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+		herd_buf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 		break;
 	case HERD_CHAT_ZEPHYR:
-		puts_(&b, "<|assistant|>\n");
+		herd_buf_puts(&b, "<|assistant|>\n");
 		break;
 	case HERD_CHAT_LLAMA2:
 		if (sys_open)
-			puts_(&b, " [/INST]");
+			herd_buf_puts(&b, " [/INST]");
 		break;
 	default:
-		puts_(&b, "assistant:");
+		herd_buf_puts(&b, "assistant:");
 	}
 	*out = b.p;
 	*out_len = b.len;
