@@ -129,4 +129,13 @@ bool herd_avx2_matmul(enum herd_type wtype, const void *w, size_t w_stride, cons
 /* Whether the running CPU has AVX2, FMA and F16C (and HERD_NO_SIMD is not set). */
 bool herd_simd_enabled(void);
 
+/* ---- AVX-512 VNNI matrix-vector product (quant_avx512.c) ---- */
+/* Whether the CPU has AVX-512 F/BW/VL/VNNI besides herd_simd_enabled(). */
+bool herd_avx512_enabled(void);
+/* y[r] = row r of w . x for r in [r0, r1), x one token of Q8_0 blocks; false (nothing
+ * written) when there is no kernel for wtype (Q8_0, Q4_0) or n / 32 is odd. Call only when
+ * herd_avx512_enabled(). */
+bool herd_avx512_matvec(enum herd_type wtype, const void *w, size_t w_stride, const void *x,
+			int64_t n, int64_t r0, int64_t r1, float *y);
+
 #endif

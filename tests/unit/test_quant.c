@@ -475,6 +475,48 @@ static void matmul_matches_vec_dot(void **state)
 	}
 }
 
+/* The AVX-512 VNNI matrix-vector product gives the AVX2 kernel's bits exactly (so generation
+ * and prompt batches agree to the bit whichever kernel runs), on row ranges off the 4-row tile
+ * edge and widths of 1, 2 and 33 block pairs; an odd block count is refused, untouched. */
+static void avx512_matvec_matches_avx2_bits(void **state)
+{
+	(void)state;
+	if (!herd_avx512_enabled())
+		skip();
+	static const enum herd_type types[] = {HERD_TYPE_Q8_0, HERD_TYPE_Q4_0};
+	static const int64_t widths[] = {64, 128, 66 * 32};
+	static const int64_t ranges[][2] = {{0, 13}, {1, 12}, {3, 10}, {5, 6}, {7, 7}};
+	const int64_t rows = 13;
+	rng_state = 512;
+	for (size_t ti = 0; ti < 2; ti++) {
+		enum herd_type t = types[ti];
+		const struct herd_type_ops *ref = herd_type_ops_ref(t);
+		for (size_t wi = 0; wi < 3; wi++) {
+			int64_t n = widths[wi];
+			size_t ws = herd_type_row_bytes(t, n) + 6;
+			char *w = calloc(rows, ws), *x = calloc(1, herd_type_row_bytes(HERD_TYPE_Q8_0, n));
+			for (int64_t r = 0; r < rows; r++)
+				fill_row(t, ref, w + r * ws, n, 0.1f);
+			fill_row(HERD_TYPE_Q8_0, herd_type_ops_ref(HERD_TYPE_Q8_0), x, n, 2.0f);
+			for (int rg = 0; rg < 5; rg++) {
+				int64_t r0 = ranges[rg][0], r1 = ranges[rg][1];
+				float got[16], want[16];
+				for (int k = 0; k < 16; k++)
+					got[k] = want[k] = -12345.0f;
+				assert_true(herd_avx512_matvec(t, w, ws, x, n, r0, r1, got));
+				assert_true(herd_avx2_matmul(t, w, ws, x, 0, n, 1, r0, r1, want, 16));
+				assert_memory_equal(got, want, sizeof got);
+			}
+			free(w);
+			free(x);
+		}
+		float y = -1;
+		char blocks[3 * 34] = {0};
+		assert_false(herd_avx512_matvec(t, blocks, 0, blocks, 3 * 32, 0, 1, &y));
+		assert_true(y == -1);
+	}
+}
+
 /* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
  * choice is made once per process, so the test runs itself again with the variable set. */
 static void no_simd_env_forces_reference(void **state)
@@ -514,5 +556,6 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(simd_vec_dot_matches_reference),
 	cmocka_unit_test(simd_quantizers_match_reference),
 	cmocka_unit_test(matmul_matches_vec_dot),
+	cmocka_unit_test(avx512_matvec_matches_avx2_bits),
 	cmocka_unit_test(no_simd_env_forces_reference),
 }))
