@@ -488,7 +488,7 @@ static void peer_restore(void **state)
 /* Every peer fails every attempt at once (dead workers refusing connections): the job must
  * fail promptly, in well under the sum of the timeouts and the longest cooldowns, instead
  * of waiting on cooldowns that only grow. Fragments fail on all peers, attempts run out. */
-
+static void all_peers_failing(void **state)
 {
 	(void)state;
 	struct world w;
