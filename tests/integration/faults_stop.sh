@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A worker SIGSTOPped in the middle of a job (alive, its connections open, but silent): its
+# fragment is given to the other worker by a straggler backup or after its deadline, the job
+# completes, and its output is byte-identical to the same job on a healthy swarm. The first
+# (healthy) job also teaches the coordinator the workers' real speed, so the second job's
+# deadlines are short (that standing carries over between jobs).
+source "$(dirname "$0")/lib/node.bash"
+source "$(dirname "$0")/lib/faults.bash"
+
+start_node B -m "$MODEL" --slots 1 --threads 1
+start_node C -m "$MODEL" --slots 1 --threads 1
+HERD_SCHED_TIMEOUT_FLOOR_MS=3000 start_node A --threads 1 --peer "${node_url[B]}" \
+	--peer "${node_url[C]}"
+
+job_request "$tmp/ref.json" stop-ref 12 1500
+code=$(post "${node_url[A]}/v1/command" "$tmp/ref.json" "$tmp/ref.out")
+[ "$code" = 200 ] || fail "healthy job: HTTP $code $(head -c 300 "$tmp/ref.out")"
+ref_s=$(jq -r '.result.wall_time_ms / 1000' "$tmp/ref.out")
+
+job_request "$tmp/req.json" stop-1 12 1500
+t0=$(now_s)
+post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json" >"$tmp/code" &
+cpid=$!
+job=$(job_id_of A 2) || fail "no job id in A's log"
+wait_done "${node_url[A]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+kill -STOP "${node_pid[C]}"
+echo "stopped C with $(job_field "${node_url[A]}" "$job" fragments_done) fragment(s) done"
+wait "$cpid"
+took=$(elapsed "$t0")
+code=$(cat "$tmp/code")
+kill -CONT "${node_pid[C]}"
+echo "healthy job ${ref_s}s, job with a stopped worker ${took}s"
+[ "$code" = 200 ] || fail "job with a stopped worker: HTTP $code $(head -c 400 "$tmp/res.json")"
+cmp -s <(jq -r .result.output "$tmp/ref.out") <(jq -r .result.output "$tmp/res.json") ||
+	fail "output differs from the healthy swarm's"
+jq -e '.result.fragments_processed == 12' "$tmp/res.json" >/dev/null ||
+	fail "not every fragment processed"
+# Generous: the healthy job takes a few seconds; a hang would be the 30-minute HTTP timeout.
+[ "$(echo "$took < 60" | bc)" = 1 ] || fail "the job took ${took}s with one worker stopped"
+curl -s "${node_url[A]}/v1/jobs/$job" >"$tmp/state.json"
+echo "retries $(jq -c '.retries' "$tmp/state.json"), errors $(jq -c '.errors' "$tmp/state.json")"
+echo "fragments by node: $(jq -c '[.result.fragment_results[].node_id[0:8]] | group_by(.) | map({(.[0]): length}) | add' "$tmp/res.json")"
+stop_node A
+stop_node B
+stop_node C
+finish
