@@ -662,7 +662,8 @@ static void handle(struct run *r, struct completion *c, struct herd_aggregator *
 		if (e == HERD_ERR_CANCELLED && !t->url[0] && atomic_load(&r->n->stopping))
 			final = true;
 		char reason[1200];
-		snprintf(reason, sizeof reason, "%s%s%s", t->url, t->url[0] ? ": " : "", msg);
+		bool named = !t->url[0] || strstr(msg, t->url); /* the peer's URL once */
+		snprintf(reason, sizeof reason, "%s%s%s", named ? "" : t->url, named ? "" : ": ", msg);
 		herd_sched_result(r->sched, f->attempt, now, false, reason);
 		if (final)
 			end_job(r, o, e, line);
