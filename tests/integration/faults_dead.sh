@@ -61,4 +61,10 @@ done
 jq -e '.result.fragment_results == []' "$tmp/res2.json" >/dev/null ||
 	fail "dead swarm: fragment_results should be empty"
 stop_node A
+
+# The knobs that make these tests' deadlines short are checked when a node starts.
+for bad in HERD_SCHED_TIMEOUT_FACTOR=abc HERD_SCHED_MAX_ATTEMPTS=0 HERD_SCHED_STRAGGLER_DONE_FRAC=2; do
+	env "$bad" timeout 10 "$HERD" node --listen 127.0.0.1:0 2>"$tmp/bad.log" && fail "$bad: node started"
+	grep -q "${bad%%=*}\|straggler_done_frac" "$tmp/bad.log" || fail "$bad: error does not name it: $(cat "$tmp/bad.log")"
+done
 finish
