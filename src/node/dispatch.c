@@ -138,6 +138,7 @@ struct run {
 	struct dispatch_target *t;
 	int n_t, cap_t;
 	struct herd_sched *sched;
+	double default_tps; /* claimed for nodes that have not measured the model */
 	struct flight *flights;
 	int n_flights;
 };
@@ -312,7 +313,8 @@ static void target_add(struct run *r, const char *id, const char *url, int slots
 	}
 	struct dispatch_target *t = &r->t[i];
 	t->slots = slots > 0 ? slots : 1;
-	t->tokens_per_s = tps > 0 ? tps : DISPATCH_DEFAULT_TPS;
+	t->measured = tps > 0;
+	t->tokens_per_s = tps > 0 ? tps : r->default_tps;
 	if (herd_sched_peer_upsert(r->sched, id, t->slots, t->tokens_per_s)) {
 		herd_log(WARN, "job %s: node %s left out: %s", r->job->job_id, id, herd_last_error());
 		return;
@@ -410,6 +412,21 @@ static void gather_targets(struct run *r, char *down, size_t down_size)
 	}
 	pthread_mutex_unlock(&n->peers_mu);
 	rediscover(r);
+	/* A node that has not measured the model yet is taken to be as fast as the mean of
+	 * those that have: a default far below their real speed would keep it idle. */
+	double sum = 0;
+	int k = 0;
+	for (int i = 0; i < r->n_t; i++)
+		if (r->t[i].live && r->t[i].measured)
+			sum += r->t[i].tokens_per_s, k++;
+	if (k == 0)
+		return;
+	r->default_tps = sum / k;
+	for (int i = 0; i < r->n_t; i++)
+		if (r->t[i].live && !r->t[i].measured) {
+			r->t[i].tokens_per_s = r->default_tps;
+			herd_sched_peer_upsert(r->sched, r->t[i].id, r->t[i].slots, r->default_tps);
+		}
 }
 
 /* Expected tokens of a fragment: its prompt (about 4 bytes a token) and what it generates. */
@@ -600,14 +617,14 @@ static void accept_result(struct run *r, struct completion *c, struct herd_fragm
 	json_object_set_new(x, "node_url", json_string(t->url[0] ? t->url : r->n->url));
 	json_object_set(x, "prompt_tokens", json_object_get(c->result, "prompt_tokens") ?: json_integer(0));
 	json_object_set(x, "finish_reasons", json_object_get(c->result, "finish_reasons") ?: json_array());
-	json_t *ev = herd_fragment_result_to_json(fr);
-	json_object_set(x, "result", ev); /* a failed job's answer still carries it */
+	json_t *res = herd_fragment_result_to_json(fr);
+	json_object_set_new(x, "result", res); /* a failed job's answer still carries it */
 	pthread_mutex_lock(&rec->mu);
 	rec->done++;
 	json_array_set_new(rec->nodes, (size_t)c->f->frag, json_string(nid));
 	int rdone = rec->done;
 	pthread_mutex_unlock(&rec->mu);
-	ev = json_deep_copy(ev);
+	json_t *ev = json_deep_copy(res);
 	json_object_set_new(ev, "node_id", json_string(nid));
 	json_object_set_new(ev, "fragments_done", json_integer(rdone));
 	json_object_set_new(ev, "fragments_total", json_integer(r->job->n_fragments));
@@ -754,7 +771,11 @@ static void save_standing(struct run *r)
 enum herd_err herd_dispatch_job(struct herd_node *n, struct herd_job *job, struct job_rec *rec,
 				bool stream_tokens, struct herd_aggregator *agg, json_t *extras)
 {
-	struct run r = {.n = n, .job = job, .rec = rec, .stream_tokens = stream_tokens};
+	struct run r = {.n = n,
+			.job = job,
+			.rec = rec,
+			.stream_tokens = stream_tokens,
+			.default_tps = DISPATCH_DEFAULT_TPS};
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
 	struct outcome *o = herd_xcalloc(1, sizeof *o);

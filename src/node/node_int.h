@@ -219,6 +219,7 @@ struct dispatch_target {
 	char url[HERD_CAP_MAX_ADDRESS + 8];
 	int slots;
 	double tokens_per_s; /* claimed per slot for the job's model (a default when unmeasured) */
+	bool measured;	     /* tokens_per_s was measured by the node, not a default */
 	bool live;	     /* a peer of the job's scheduler */
 };
 

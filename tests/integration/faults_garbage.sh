@@ -1,64 +1,14 @@
 #!/usr/bin/env bash
-# A worker that answers garbage: a small Python HTTP server that answers NODE_INFO correctly
-# and every fragment with, in turn, malformed JSON, another fragment's id, or a wrong job id.
-# Its answers are rejected, the fragments run on the real worker, the output is byte-identical
-# to a healthy swarm's, and its reputation (GET /v1/nodes and FIND_NODES) falls below the
-# real worker's.
+# A worker that answers garbage: a small Python HTTP server (lib/fake_node.py) that answers
+# NODE_INFO correctly and every fragment with, in turn, malformed JSON, another fragment's
+# id, or a wrong job id. Its answers are rejected, the fragments run on the real worker, the
+# output is byte-identical to a healthy swarm's, and its reputation (GET /v1/nodes and
+# FIND_NODES) falls below the real worker's.
 source "$(dirname "$0")/lib/node.bash"
 source "$(dirname "$0")/lib/faults.bash"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
 
-cat >"$tmp/garbage.py" <<'PY'
-import json, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-lock = threading.Lock()
-count = [0]
-
-class H(BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-    def do_POST(self):
-        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        p = req.get("params", {})
-        ans = {"command": req["command"], "request_id": req["request_id"], "from": "junk",
-               "to": req.get("from", ""), "timestamp": 1, "params": {}, "status": "success"}
-        if req["command"] == "NODE_INFO":
-            ans["result"] = {"node_id": "junk0000000000000000000000000000", "slots": 3,
-                             "models": [{"name": "stories260K"}]}
-            body = json.dumps(ans).encode()
-        elif req["command"] == "CANCEL_JOB":
-            ans["result"] = {"job_id": p.get("job_id"), "cancelled": False}
-            body = json.dumps(ans).encode()
-        else:
-            with lock:
-                k = count[0] % 3
-                count[0] += 1
-            r = {"job_id": p["job_id"], "fragment_id": p["fragment_id"],
-                 "fragment_index": p["fragment_index"], "output": "garbage",
-                 "tokens_generated": 1, "processing_time_ms": 1.0,
-                 "node_id": "junk0000000000000000000000000000"}
-            if k == 1:  # another fragment's id
-                i = (p["fragment_index"] + 1) % p["total_fragments"]
-                r["fragment_index"] = i
-                r["fragment_id"] = p["job_id"] + "-frag-" + str(i)
-            elif k == 2:  # a wrong job id
-                r["job_id"] = "job-0000000000000000"
-            ans["result"] = r
-            body = json.dumps(ans).encode()
-            if k == 0:  # malformed JSON
-                body = body[: len(body) // 2]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-s = ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-PY
-python3 "$tmp/garbage.py" >"$tmp/junk.port" &
+python3 "$(dirname "$0")/lib/fake_node.py" garbage junk0000000000000000000000000000 3 >"$tmp/junk.port" &
 pids+=($!)
 for i in $(seq 50); do [ -s "$tmp/junk.port" ] && break; sleep 0.1; done
 junk="http://127.0.0.1:$(cat "$tmp/junk.port")"
