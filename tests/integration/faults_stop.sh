@@ -35,8 +35,10 @@ cmp -s <(jq -r .result.output "$tmp/ref.out") <(jq -r .result.output "$tmp/res.j
 	fail "output differs from the healthy swarm's"
 jq -e '.result.fragments_processed == 12' "$tmp/res.json" >/dev/null ||
 	fail "not every fragment processed"
-# Generous: the healthy job takes a few seconds; a hang would be the 30-minute HTTP timeout.
-[ "$(echo "$took < 60" | bc)" = 1 ] || fail "the job took ${took}s with one worker stopped"
+# Generous (the machine is shared, builds may be sanitized): a hang would be the 30-minute
+# HTTP timeout, and without backups or deadlines the job would never end.
+limit=$(echo "3 * $ref_s + 30" | bc)
+[ "$(echo "$took < $limit" | bc)" = 1 ] || fail "the job took ${took}s with one worker stopped (limit ${limit}s)"
 curl -s "${node_url[A]}/v1/jobs/$job" >"$tmp/state.json"
 echo "retries $(jq -c '.retries' "$tmp/state.json"), errors $(jq -c '.errors' "$tmp/state.json")"
 echo "fragments by node: $(jq -c '[.result.fragment_results[].node_id[0:8]] | group_by(.) | map({(.[0]): length}) | add' "$tmp/res.json")"
