@@ -646,8 +646,10 @@ static void handle(struct run *r, struct completion *c, struct herd_aggregator *
 	enum herd_err e = c->err;
 	char msg[1024];
 	herd_node_copy(msg, sizeof msg, c->msg);
-	if (!e && check_result(r, c, &fr))
-		e = HERD_ERR_NET, snprintf(msg, sizeof msg, "bad answer: %s", herd_last_error());
+	if (!e && check_result(r, c, &fr)) {
+		e = HERD_ERR_NET;
+		snprintf(msg, sizeof msg, "bad answer: %s", herd_last_error());
+	}
 	double now = herd_now_ms();
 	if (f->cancelled || o->ended) {
 		/* dropped: a losing copy, a timed-out attempt, or the job is over */

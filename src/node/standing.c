@@ -96,8 +96,8 @@ json_t *herd_standing_json(struct herd_standing *t, const char *id, double *repu
 			      (json_int_t)e->info.failed, "effective_tps", e->info.effective_tps);
 	} else {
 		*reputation = 1;
-		j = json_pack("{s:f, s:f, s:i, s:i, s:n}", "success", 1.0, "speed", 1.0, "completed",
-			      0, "failed", 0, "effective_tps");
+		j = json_pack("{s:f, s:f, s:i, s:i, s:n}", "success", 1.0, "speed", 1.0,
+			      "completed", 0, "failed", 0, "effective_tps");
 	}
 	pthread_mutex_unlock(&t->mu);
 	return j;
@@ -127,7 +127,8 @@ static enum herd_err env_number(const char *name, double *v)
 	errno = 0;
 	double x = strtod(s, &end);
 	if (!*s || *end || errno || !isfinite(x))
-		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must be a number, got \"%.64s\"", name, s);
+		return herd_fail(HERD_ERR_BAD_INPUT, "%s: must be a number, got \"%.64s\"", name,
+				 s);
 	*v = x;
 	return HERD_OK;
 }
@@ -155,7 +156,8 @@ enum herd_err herd_node_sched_params(struct herd_sched_params *out)
 			return e;
 	}
 	if (attempts != floor(attempts) || attempts < 1 || attempts > HERD_SCHED_MAX_ATTEMPTS)
-		return herd_fail(HERD_ERR_BAD_INPUT, "HERD_SCHED_MAX_ATTEMPTS: must be 1..%d, got %g",
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "HERD_SCHED_MAX_ATTEMPTS: must be 1..%d, got %g",
 				 HERD_SCHED_MAX_ATTEMPTS, attempts);
 	p.max_attempts = (int)attempts;
 	struct herd_sched *s = herd_sched_new(&p); /* the scheduler checks every field */
