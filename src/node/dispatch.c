@@ -110,6 +110,7 @@ struct flight {
 	struct run *run;
 	uint64_t attempt;
 	int frag, target;
+	double started_ms, deadline_ms; /* the scheduler's deadline for the attempt */
 	bool cancelled;		     /* the scheduler dropped it: its result is ignored */
 	struct herd_work work;	     /* local target */
 	struct herd_sse_parser *sse; /* remote target with token streaming */
@@ -476,6 +477,8 @@ static enum herd_err send_fragment(struct run *r, const struct herd_sched_action
 	f->frag = (int)a->fragment;
 	f->target = ti;
 	f->attempt = a->attempt;
+	f->started_ms = herd_now_ms();
+	f->deadline_ms = a->deadline_ms;
 	const struct herd_fragment *fr = &r->job->fragments[f->frag];
 	enum herd_err e;
 	if (!t->url[0]) {
@@ -690,6 +693,24 @@ static void handle(struct run *r, struct completion *c, struct herd_aggregator *
 	herd_fragment_result_free(fr);
 }
 
+/* A CANCEL at or past the attempt's deadline is a timeout (else a faster copy won): it goes
+ * into the job's errors like any failed attempt. */
+static void note_timeout(struct run *r, const struct flight *f)
+{
+	double now = herd_now_ms();
+	if (f->cancelled || now < f->deadline_ms)
+		return;
+	char who[600], line[800];
+	describe(&r->t[f->target], who, sizeof who);
+	snprintf(line, sizeof line, "fragment %d on %s: timed out after %.0f ms", f->frag, who,
+		 now - f->started_ms);
+	herd_log(WARN, "job %s: %s", r->job->job_id, line);
+	pthread_mutex_lock(&r->rec->mu);
+	json_array_append_new(r->rec->errors, json_string(line));
+	r->rec->retries++;
+	pthread_mutex_unlock(&r->rec->mu);
+}
+
 /* Carries out the actions due now. */
 static void act(struct run *r, struct outcome *o)
 {
@@ -708,8 +729,10 @@ static void act(struct run *r, struct outcome *o)
 				end_job(r, o, HERD_ERR_NET, msg);
 			} else if (a[i].kind == HERD_SCHED_CANCEL) {
 				for (struct flight *f = r->flights; f; f = f->next)
-					if (f->attempt == a[i].attempt)
+					if (f->attempt == a[i].attempt) {
+						note_timeout(r, f);
 						cancel_flight(r, f);
+					}
 			} else if (!o->ended) {
 				int ti = target_find(r, a[i].peer_id);
 				HERD_ASSERT(ti >= 0);

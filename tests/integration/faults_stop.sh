@@ -42,7 +42,32 @@ limit=$(echo "3 * $ref_s + 30" | bc)
 curl -s "${node_url[A]}/v1/jobs/$job" >"$tmp/state.json"
 echo "retries $(jq -c '.retries' "$tmp/state.json"), errors $(jq -c '.errors' "$tmp/state.json")"
 echo "fragments by node: $(jq -c '[.result.fragment_results[].node_id[0:8]] | group_by(.) | map({(.[0]): length}) | add' "$tmp/res.json")"
+
+# Again with backups only for stuck attempts (HERD_SCHED_STRAGGLER_DONE_FRAC=1): the stopped
+# worker's fragment moves when it runs past twice its expected time, or at its deadline.
+start_node D -m "$MODEL" --slots 1 --threads 1
+HERD_SCHED_TIMEOUT_FLOOR_MS=2000 HERD_SCHED_STRAGGLER_DONE_FRAC=1 start_node E --threads 1 \
+	--peer "${node_url[B]}" --peer "${node_url[D]}"
+code=$(post "${node_url[E]}/v1/command" "$tmp/ref.json" "$tmp/ref2.out")
+[ "$code" = 200 ] || fail "healthy job on E: HTTP $code"
+job_request "$tmp/req3.json" stop-3 12 1500
+t0=$(now_s)
+post "${node_url[E]}/v1/command" "$tmp/req3.json" "$tmp/res3.json" >"$tmp/code3" &
+cpid=$!
+job=$(job_id_of E 2) || fail "no job id in E's log"
+wait_done "${node_url[E]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+kill -STOP "${node_pid[D]}"
+wait "$cpid"
+took=$(elapsed "$t0")
+kill -CONT "${node_pid[D]}"
+echo "no tail backups: job with a stopped worker ${took}s, errors $(job_field "${node_url[E]}" "$job" errors | jq -c .)"
+[ "$(cat "$tmp/code3")" = 200 ] || fail "no tail backups: HTTP $(cat "$tmp/code3") $(head -c 300 "$tmp/res3.json")"
+cmp -s <(jq -r .result.output "$tmp/ref.out") <(jq -r .result.output "$tmp/res3.json") ||
+	fail "no tail backups: output differs from the healthy swarm's"
+[ "$(echo "$took < $limit" | bc)" = 1 ] || fail "no tail backups: the job took ${took}s"
 stop_node A
+stop_node E
 stop_node B
 stop_node C
+stop_node D
 finish
