@@ -11,10 +11,7 @@ start_node C -m "$MODEL" --slots 1 --threads 1
 start_node A -m "$MODEL" --slots 1 --threads 1 --peer "${node_url[B]}" --peer "${node_url[C]}"
 
 job_request "$tmp/req.json" cancel-1 40 3000
-post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json" >"$tmp/code" &
-cpid=$!
-job=$(job_id_of A 1) || fail "no job id in A's log"
-wait_done "${node_url[A]}" "$job" 1 30 || fail "job $job: no fragment done within 30 s"
+run_job_bg A "$tmp/req.json" "$tmp/res.json" 1 1
 for w in A B C; do
 	[ "$(node_busy "${node_url[$w]}")" -ge 1 ] || fail "node $w runs nothing before the cancel"
 done
@@ -32,7 +29,7 @@ for w in A B C; do
 	[ "$busy" = 0 ] || fail "node $w still runs $busy fragment(s) 5 s after CANCEL_JOB"
 done
 wait "$cpid"
-code=$(cat "$tmp/code")
+code=$(cat "$tmp/res.json.code")
 [ "$code" = 503 ] || fail "cancelled job answered HTTP $code, want 503"
 jq -e '.status == "error" and .error.code == "CANCELLED"' "$tmp/res.json" >/dev/null ||
 	fail "cancelled job's answer: $(head -c 300 "$tmp/res.json")"

@@ -14,16 +14,13 @@ start_node A --threads 1 --peer "${node_url[B]}" --peer "${node_url[C]}"
 
 # (1) killed mid-job
 job_request "$tmp/req.json" dead-1 12 1500
-post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json" >"$tmp/code" &
-cpid=$!
-job=$(job_id_of A 1) || fail "no job id in A's log"
-wait_done "${node_url[A]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+run_job_bg A "$tmp/req.json" "$tmp/res.json" 1
 kill -9 "${node_pid[B]}" "${node_pid[C]}"
 t0=$(now_s)
 wait "${node_pid[B]}" "${node_pid[C]}" 2>/dev/null
 wait "$cpid"
 took=$(elapsed "$t0")
-code=$(cat "$tmp/code")
+code=$(cat "$tmp/res.json.code")
 echo "both workers killed: the job failed ${took}s later, HTTP $code"
 [ "$code" = 502 ] || fail "job with every worker dead: HTTP $code $(head -c 300 "$tmp/res.json")"
 [ "$(echo "$took < 20" | bc)" = 1 ] || fail "failing took ${took}s"

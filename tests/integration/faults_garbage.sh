@@ -8,10 +8,8 @@ source "$(dirname "$0")/lib/node.bash"
 source "$(dirname "$0")/lib/faults.bash"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
 
-python3 "$(dirname "$0")/lib/fake_node.py" garbage junk0000000000000000000000000000 3 >"$tmp/junk.port" &
-pids+=($!)
-for i in $(seq 50); do [ -s "$tmp/junk.port" ] && break; sleep 0.1; done
-junk="http://127.0.0.1:$(cat "$tmp/junk.port")"
+start_fake garbage junk0000000000000000000000000000 3
+junk=$fake_url
 
 start_node B -m "$MODEL" --slots 2 --threads 1
 start_node A --threads 1 --peer "${node_url[B]}" --peer "$junk"

@@ -17,15 +17,12 @@ jq -e --arg b "${node_id[B]}" --arg c "${node_id[C]}" '[.result.fragment_results
 	fail "healthy job did not use both workers"
 
 job_request "$tmp/req.json" kill-1 12 1500
-post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json" >"$tmp/code" &
-cpid=$!
-job=$(job_id_of A 2) || fail "no job id in A's log"
-wait_done "${node_url[A]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+run_job_bg A "$tmp/req.json" "$tmp/res.json" 2
 kill -9 "${node_pid[C]}"
 wait "${node_pid[C]}" 2>/dev/null
 echo "killed C with $(job_field "${node_url[A]}" "$job" fragments_done) fragment(s) done"
 wait "$cpid"
-code=$(cat "$tmp/code")
+code=$(cat "$tmp/res.json.code")
 [ "$code" = 200 ] || fail "job with a killed worker: HTTP $code $(head -c 400 "$tmp/res.json")"
 cmp -s <(jq -r .result.output "$tmp/ref.out") <(jq -r .result.output "$tmp/res.json") ||
 	fail "output differs from the healthy swarm's"

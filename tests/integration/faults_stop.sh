@@ -19,15 +19,12 @@ ref_s=$(jq -r '.result.wall_time_ms / 1000' "$tmp/ref.out")
 
 job_request "$tmp/req.json" stop-1 12 1500
 t0=$(now_s)
-post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json" >"$tmp/code" &
-cpid=$!
-job=$(job_id_of A 2) || fail "no job id in A's log"
-wait_done "${node_url[A]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+run_job_bg A "$tmp/req.json" "$tmp/res.json" 2
 kill -STOP "${node_pid[C]}"
 echo "stopped C with $(job_field "${node_url[A]}" "$job" fragments_done) fragment(s) done"
 wait "$cpid"
 took=$(elapsed "$t0")
-code=$(cat "$tmp/code")
+code=$(cat "$tmp/res.json.code")
 kill -CONT "${node_pid[C]}"
 echo "healthy job ${ref_s}s, job with a stopped worker ${took}s"
 [ "$code" = 200 ] || fail "job with a stopped worker: HTTP $code $(head -c 400 "$tmp/res.json")"
@@ -52,16 +49,13 @@ code=$(post "${node_url[E]}/v1/command" "$tmp/ref.json" "$tmp/ref2.out")
 [ "$code" = 200 ] || fail "healthy job on E: HTTP $code"
 job_request "$tmp/req3.json" stop-3 12 1500
 t0=$(now_s)
-post "${node_url[E]}/v1/command" "$tmp/req3.json" "$tmp/res3.json" >"$tmp/code3" &
-cpid=$!
-job=$(job_id_of E 2) || fail "no job id in E's log"
-wait_done "${node_url[E]}" "$job" 2 30 || fail "job $job: 2 fragments not done within 30 s"
+run_job_bg E "$tmp/req3.json" "$tmp/res3.json" 2
 kill -STOP "${node_pid[D]}"
 wait "$cpid"
 took=$(elapsed "$t0")
 kill -CONT "${node_pid[D]}"
 echo "no tail backups: job with a stopped worker ${took}s, errors $(job_field "${node_url[E]}" "$job" errors | jq -c .)"
-[ "$(cat "$tmp/code3")" = 200 ] || fail "no tail backups: HTTP $(cat "$tmp/code3") $(head -c 300 "$tmp/res3.json")"
+[ "$(cat "$tmp/res3.json.code")" = 200 ] || fail "no tail backups: HTTP $(cat "$tmp/res3.json.code") $(head -c 300 "$tmp/res3.json")"
 cmp -s <(jq -r .result.output "$tmp/ref.out") <(jq -r .result.output "$tmp/res3.json") ||
 	fail "no tail backups: output differs from the healthy swarm's"
 [ "$(echo "$took < $limit" | bc)" = 1 ] || fail "no tail backups: the job took ${took}s"

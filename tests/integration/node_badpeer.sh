@@ -8,10 +8,8 @@
 source "$(dirname "$0")/lib/node.bash"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
 
-python3 "$(dirname "$0")/lib/fake_node.py" liar liar0000000000000000000000000000 1 >"$tmp/liar.port" &
-pids+=($!)
-for i in $(seq 50); do [ -s "$tmp/liar.port" ] && break; sleep 0.1; done
-liar="http://127.0.0.1:$(cat "$tmp/liar.port")"
+start_fake liar liar0000000000000000000000000000 1
+liar=$fake_url
 
 start_node A -m "$MODEL" --threads 1 --peer "$liar"
 text='One fine day, a bird sat in a tree.\n\nIt sang a song for the sun.\n\nThen it flew home to its nest.\n\nThe end.'

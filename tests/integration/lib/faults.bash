@@ -58,3 +58,14 @@ node_busy() {
 # now_s: seconds since the epoch, with fractions.
 now_s() { date +%s.%N; }
 elapsed() { echo "$(now_s) - $1" | bc; }
+
+# run_job_bg NAME REQ OUT NTH [K]: posts REQ to node NAME in the background (the HTTP status
+# goes to OUT.code, $cpid is the curl), sets $job to the id of that job (NAME's NTH) and
+# waits until K (default 2) of its fragments are done.
+run_job_bg() {
+	post "${node_url[$1]}/v1/command" "$2" "$3" >"$3.code" &
+	cpid=$!
+	job=$(job_id_of "$1" "$4") || fail "no job id in $1's log"
+	wait_done "${node_url[$1]}" "$job" "${5:-2}" 30 ||
+		fail "job $job: ${5:-2} fragment(s) not done within 30 s"
+}
