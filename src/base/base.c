@@ -39,7 +39,7 @@ const char *herd_errcode(enum herd_err err)
 	return errs[err].code;
 }
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384]; /* a failed job names every attempt */
 
 enum herd_err herd_fail(enum herd_err err, const char *fmt, ...)
 {

@@ -54,7 +54,7 @@
 #define HERD_NODE_PEER_INFO_TIMEOUT_MS 2000   /* NODE_INFO of a --peer: a live peer answers in ms */
 #define HERD_NODE_PEER_RETRY_MS 5000          /* a peer that was down is asked again after this */
 #define HERD_NODE_FRAGMENT_TIMEOUT_MS (30 * 60 * 1000) /* one fragment on a peer: max_tokens of a big model on a slow CPU */
-#define HERD_NODE_FRAGMENT_ATTEMPTS 2         /* a fragment that failed on one node is tried once more elsewhere */
+#define HERD_NODE_JOB_ERROR_BYTES 16384    /* a failed job's error names every attempt of every fragment */
 #define HERD_MAX_CHAT_MESSAGES 1024           /* messages of one chat completion */
 #define HERD_NODE_MAX_MODELS 8                /* -m models per node (a capability record lists 8) */
 

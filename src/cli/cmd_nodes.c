@@ -20,8 +20,8 @@ static void print_table(const json_t *reply)
 	printf("swarm %s, seen by %s: %zu node(s)\n",
 	       json_string_value(json_object_get(reply, "swarm")) ?: "?",
 	       json_string_value(json_object_get(reply, "peer_id")) ?: "?", json_array_size(nodes));
-	printf("%-32s  %-21s %5s %8s %5s %6s %4s  %s\n", "PEER ID", "ADDRESS", "CORES", "MEM_MB",
-	       "SLOTS", "LOAD", "REP", "MODELS");
+	printf("%-32s  %-21s %5s %8s %5s %6s %4s %5s %6s %8s  %s\n", "PEER ID", "ADDRESS", "CORES",
+	       "MEM_MB", "SLOTS", "LOAD", "REP", "OK", "FAILED", "EFF_TPS", "MODELS");
 	json_array_foreach(nodes, i, n)
 	{
 		char models[512] = "";
@@ -38,14 +38,23 @@ static void print_table(const json_t *reply)
 		const char *mark = json_is_true(json_object_get(n, "self"))	   ? " (self)"
 				   : json_is_false(json_object_get(n, "verified")) ? " (unverified)"
 										   : "";
-		printf("%-32s  %-21s %5lld %8lld %5lld %6.2f %4.2f  %s%s\n",
+		/* this node's experience of the peer across jobs (standing.c) */
+		json_t *st = json_object_get(n, "standing");
+		char eff[32] = "-";
+		if (json_is_number(json_object_get(st, "effective_tps")))
+			snprintf(eff, sizeof eff, "%.0f",
+				 json_number_value(json_object_get(st, "effective_tps")));
+		printf("%-32s  %-21s %5lld %8lld %5lld %6.2f %4.2f %5lld %6lld %8s  %s%s\n",
 		       json_string_value(json_object_get(n, "peer_id")) ?: "?",
 		       json_string_value(json_object_get(n, "address")) ?: "?",
 		       (long long)json_integer_value(json_object_get(n, "cpu_cores")),
 		       (long long)json_integer_value(json_object_get(n, "memory_mb")),
 		       (long long)json_integer_value(json_object_get(n, "slots")),
 		       json_number_value(json_object_get(n, "load_ratio")),
-		       json_number_value(json_object_get(n, "reputation")), models, mark);
+		       json_number_value(json_object_get(n, "reputation")),
+		       (long long)json_integer_value(json_object_get(st, "completed")),
+		       (long long)json_integer_value(json_object_get(st, "failed")), eff, models,
+		       mark);
 	}
 }
 

@@ -34,6 +34,24 @@ unsigned herd_node_http_status(enum herd_err err)
 	}
 }
 
+/* A failed job's answer still carries what succeeded: the fragments' results (dispatch keeps
+ * each accepted one in extras[i].result). */
+static json_t *partial_result(const struct herd_job *job, const json_t *extras)
+{
+	json_t *frs = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach(extras, i, x)
+	{
+		json_t *r = json_object_get(x, "result");
+		if (r)
+			json_array_append(frs, r);
+	}
+	return json_pack("{s:s, s:i, s:I, s:o}", "job_id", job->job_id, "fragments_total",
+			 job->n_fragments, "fragments_processed", (json_int_t)json_array_size(frs),
+			 "fragment_results", frs);
+}
+
 json_t *herd_coord_run(struct herd_node *n, const struct herd_command *request,
 		       struct herd_job *job, struct job_rec *rec, unsigned *http_status,
 		       json_t **extras_out)
@@ -85,6 +103,7 @@ json_t *herd_coord_run(struct herd_node *n, const struct herd_command *request,
 		struct herd_command *a = herd_command_answer_error(request, n->id, e, herd_last_error());
 		resp = herd_command_to_json(a);
 		herd_command_free(a);
+		json_object_set_new(resp, "result", partial_result(job, extras));
 	} else {
 		herd_log(INFO, "job %s done in %.1f ms", job->job_id, herd_now_ms() - rec->started_ms);
 	}

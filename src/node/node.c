@@ -121,9 +121,11 @@ static json_t *nodes_json(struct herd_node *n)
 		json_array_foreach(p->models, k, m)
 		    json_array_append_new(models, json_pack("{s:O}", "name", m));
 		const char *addr = strncmp(p->url, "http://", 7) ? p->url : p->url + 7;
+		double rep;
+		json_decref(herd_standing_json(n->standing, p->id, &rep));
 		json_t *e = json_pack("{s:s, s:s, s:s, s:i, s:f, s:o, s:b, s:b, s:b}", "peer_id",
 				      p->id, "address", addr, "url", p->url, "slots", p->slots,
-				      "reputation", 1.0, "models", models, "self", 0, "verified",
+				      "reputation", rep, "models", models, "self", 0, "verified",
 				      p->known && !p->down, "down", p->down);
 		if (p->info) {
 			json_t *load = json_object_get(p->info, "load");
@@ -357,6 +359,8 @@ static void on_command(struct herd_http_req *req, struct herd_http_resp *resp, v
 			e = herd_discovery_find_nodes(n->disco, cmd->params, &result);
 		else
 			result = nodes_json(n);
+		if (result)
+			herd_standing_annotate(n->standing, json_object_get(result, "nodes"));
 		break;
 	case HERD_COMMAND_JOB_STATUS: {
 		const char *id = param_job_id(cmd);
@@ -383,9 +387,19 @@ static void on_command(struct herd_http_req *req, struct herd_http_resp *resp, v
 			pthread_mutex_lock(&rec->mu);
 			running = !strcmp(rec->state, "running");
 			pthread_mutex_unlock(&rec->mu);
-			atomic_store(&rec->cancel, true);
 		}
-		int frags = herd_worker_cancel_job(n->worker, id);
+		/* fragment_id (optional): only that fragment's work, e.g. a backup copy that lost */
+		json_t *jf = json_object_get(cmd->params, "fragment_id");
+		if (jf && (!json_is_string(jf) || !*json_string_value(jf))) {
+			herd_job_rec_put(rec);
+			e = herd_fail(HERD_ERR_BAD_INPUT, "params.fragment_id: must be a non-empty string");
+			break;
+		}
+		if (jf)
+			running = false; /* the job itself goes on */
+		else if (rec)
+			atomic_store(&rec->cancel, true);
+		int frags = herd_worker_cancel_job(n->worker, id, json_string_value(jf));
 		if (!rec && !frags)
 			e = herd_fail(HERD_ERR_NOT_FOUND,
 				      "params.job_id: no job '%.128s' runs on this node", id);
@@ -429,7 +443,9 @@ static void on_nodes(struct herd_http_req *req, struct herd_http_resp *resp, voi
 	struct herd_node *n = ud;
 	if (not_ready(n, resp))
 		return;
-	herd_http_resp_json(resp, 200, n->disco ? herd_discovery_nodes_json(n->disco) : nodes_json(n));
+	json_t *j = n->disco ? herd_discovery_nodes_json(n->disco) : nodes_json(n);
+	herd_standing_annotate(n->standing, json_object_get(j, "nodes"));
+	herd_http_resp_json(resp, 200, j);
 }
 
 static void on_jobs(struct herd_http_req *req, struct herd_http_resp *resp, void *ud)
@@ -586,10 +602,16 @@ enum herd_err herd_node_start(const struct herd_node_params *p, struct herd_node
 					 "bytes, got '%.80s'",
 					 i, HERD_CAP_MAX_ADDRESS, u);
 	}
+	struct herd_sched_params schp;
+	enum herd_err se = herd_node_sched_params(&schp);
+	if (se)
+		return se;
 	if (sodium_init() < 0)
 		return herd_fail(HERD_ERR_INTERNAL, "libsodium: cannot initialise");
 
 	struct herd_node *n = herd_xcalloc(1, sizeof *n);
+	n->sched_params = schp;
+	n->standing = herd_standing_new();
 	n->started_ms = herd_now_ms();
 	n->slots = p->slots;
 	n->threads = p->threads ? p->threads : machine_cores();
@@ -715,6 +737,7 @@ void herd_node_free(struct herd_node *n)
 	herd_http_multi_free(n->multi);
 	herd_worker_free(n->worker);
 	herd_jobs_free(n->jobs);
+	herd_standing_free(n->standing);
 	for (size_t i = 0; i < n->n_models; i++) {
 		herd_model_free(n->models[i].model);
 		free(n->models[i].name);

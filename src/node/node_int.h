@@ -89,8 +89,9 @@ enum herd_err herd_worker_new(const struct node_model *models, size_t n_models, 
 /* Queues work (FIFO). NOT_FOUND naming the model when not served here, CANCELLED once
  * stopping; on error on_done never runs. */
 enum herd_err herd_worker_submit(struct herd_worker *w, struct herd_work *work);
-/* Sets cancel on every queued and running work of this job. Returns how many. */
-int herd_worker_cancel_job(struct herd_worker *w, const char *job_id);
+/* Sets cancel on every queued and running work of this job, or only on its fragment
+ * fragment_id when that is not NULL. Returns how many. */
+int herd_worker_cancel_job(struct herd_worker *w, const char *job_id, const char *fragment_id);
 void herd_worker_load(struct herd_worker *w, int *running, int *queued);
 /* Sets (before any submit) a callback told, on a slot thread, the generation speed measured
  * by each finished fragment of at least 8 tokens (tokens / time spent generating). */
@@ -181,9 +182,33 @@ struct herd_node {
 	pthread_mutex_t thr_mu;
 	pthread_cond_t thr_cond;
 	int n_job_threads;
+	struct herd_standing *standing;	  /* peers' standing across jobs (standing.c) */
+	struct herd_sched_params sched_params; /* defaults and HERD_SCHED_* (validated at start) */
 	/* counters for NODE_INFO */
 	atomic_long jobs_done, fragments_done, tokens_generated;
 };
+
+/* ---------------------------------------------------------------- standing.c */
+
+struct herd_standing;
+struct herd_standing *herd_standing_new(void);
+void herd_standing_free(struct herd_standing *t);
+/* Starts peer id of a job's scheduler from its standing, when there is one. */
+void herd_standing_restore(struct herd_standing *t, struct herd_sched *s, const char *id);
+/* Keeps peer id's standing as the scheduler has it at now_ms; returns its reputation
+ * (success × min(speed, 1), 0..1). */
+double herd_standing_save(struct herd_standing *t, const struct herd_sched *s, const char *id,
+			  double now_ms);
+/* {"success", "speed", "completed", "failed", "effective_tps"} of peer id (neutral when
+ * unknown) and its reputation in *reputation. New reference. */
+json_t *herd_standing_json(struct herd_standing *t, const char *id, double *reputation);
+/* Adds "standing" to each object of nodes (by its "peer_id"). */
+void herd_standing_annotate(struct herd_standing *t, json_t *nodes);
+/* The scheduler's parameters: defaults, overridden by HERD_SCHED_MAX_ATTEMPTS,
+ * _TIMEOUT_FACTOR, _TIMEOUT_FLOOR_MS, _RETRY_BACKOFF_MS, _PEER_COOLDOWN_MS,
+ * _STRAGGLER_DONE_FRAC, _STRAGGLER_FACTOR, _NO_PEERS_GRACE_MS. BAD_INPUT naming the
+ * variable for a value that is not a number or out of range. */
+enum herd_err herd_node_sched_params(struct herd_sched_params *out);
 
 /* ---------------------------------------------------------------- dispatch.c */
 
@@ -192,9 +217,10 @@ struct dispatch_target {
 	struct node_peer *peer; /* NULL = the local worker */
 	char id[HERD_CAP_MAX_NAME * 4 + 1];
 	char url[HERD_CAP_MAX_ADDRESS + 8];
-	int slots, inflight;
-	bool dead;
-	char error[512];
+	int slots;
+	double tokens_per_s; /* claimed per slot for the job's model (a default when unmeasured) */
+	bool measured;	     /* tokens_per_s was measured by the node, not a default */
+	bool live;	     /* a peer of the job's scheduler */
 };
 
 /* Learns (NODE_INFO) the peers not known yet or down for a while. Blocking; no lock held

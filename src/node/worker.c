@@ -328,18 +328,24 @@ enum herd_err herd_worker_submit(struct herd_worker *w, struct herd_work *work)
 	return HERD_OK;
 }
 
-int herd_worker_cancel_job(struct herd_worker *w, const char *job_id)
+static bool work_matches(const struct herd_work *k, const char *job_id, const char *fragment_id)
+{
+	return !strcmp(k->frag->job_id, job_id) &&
+	       (!fragment_id || !strcmp(k->frag->fragment_id, fragment_id));
+}
+
+int herd_worker_cancel_job(struct herd_worker *w, const char *job_id, const char *fragment_id)
 {
 	int n = 0;
 	pthread_mutex_lock(&w->mu);
 	for (struct herd_work *k = w->head; k; k = k->next)
-		if (!strcmp(k->frag->job_id, job_id)) {
+		if (work_matches(k, job_id, fragment_id)) {
 			atomic_store(&k->cancel, true);
 			n++;
 		}
 	for (int i = 0; i < w->n_slots; i++) {
 		struct herd_work *k = w->slots[i].cur;
-		if (k && !strcmp(k->frag->job_id, job_id)) {
+		if (k && work_matches(k, job_id, fragment_id)) {
 			atomic_store(&k->cancel, true);
 			n++;
 		}

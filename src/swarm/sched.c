@@ -794,6 +794,29 @@ enum herd_err herd_sched_peer_info(const struct herd_sched *s, const char *id, d
 	return HERD_OK;
 }
 
+enum herd_err herd_sched_peer_restore(struct herd_sched *s, const char *id, double success,
+				      double speed, uint64_t completed, uint64_t failed,
+				      double observed_ms)
+{
+	long pi = id ? peer_find(s, id) : -1;
+	if (pi < 0)
+		return herd_fail(HERD_ERR_NOT_FOUND, "peer %s: unknown", id ? id : "(null)");
+	if (!(success >= 0 && success <= 1) || !(speed >= 0.05 && speed <= 20) ||
+	    !isfinite(observed_ms))
+		return herd_fail(HERD_ERR_BAD_INPUT,
+				 "peer %s: success must be 0..1 and speed 0.05..20, got %g and %g",
+				 id, success, speed);
+	struct peer *p = &s->peers[pi];
+	p->succ = success;
+	p->speed = speed;
+	p->n_ok = completed;
+	p->n_fail = failed;
+	p->rep_ms = observed_ms; /* the decay toward neutral counts from here */
+	peer_rates(s, p);
+	peer_refresh(s, (uint32_t)pi);
+	return HERD_OK;
+}
+
 /* ---- jobs ---- */
 
 static long job_find(const struct herd_sched *s, const char *id)
@@ -1072,19 +1095,18 @@ static bool failed_on(const struct frag *f, uint32_t pi)
 	return false;
 }
 
-/* Whether some live peer exists that the fragment has not failed on. */
+/* Whether some peer could take the fragment without being avoided: live, not cooling, not
+ * failed on, success not below RETRY_MIN_SUCCESS. Without one, avoidance would only stall
+ * the fragment (every peer set aside, nothing due: the job hung when all peers failed), so
+ * the fragment then goes to whichever peer is free. Stops at the first such peer. */
 static bool has_untried(const struct herd_sched *s, const struct frag *f)
 {
-	size_t tried = 0;
-	for (int c = 0; c < f->n_causes; c++) {
-		uint32_t pi = f->failed_on[c];
-		bool dup = false;
-		for (int d = 0; d < c; d++)
-			dup |= f->failed_on[d] == pi;
-		if (!dup && pi != UINT32_MAX && s->peers[pi].live)
-			tried++;
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const struct peer *p = &s->peers[i];
+		if (p->live && !p->cooling && !avoid(s, f, (uint32_t)i))
+			return true;
 	}
-	return s->n_live > tried;
+	return false;
 }
 
 static void poll_timeouts(struct herd_sched *s)

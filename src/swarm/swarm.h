@@ -299,6 +299,14 @@ enum herd_err herd_sched_peer_remove(struct herd_sched *s, const char *id);
 enum herd_err herd_sched_peer_info(const struct herd_sched *s, const char *id, double now_ms,
 				   struct herd_sched_peer_info *out);
 
+/* Sets a known peer's standing as carried over from earlier jobs: success 0..1, speed
+ * (measured / claimed) 0.05..20, the counts, and when it was last observed (the standing
+ * decays toward neutral from then, as herd_sched_peer_info describes). HERD_ERR_NOT_FOUND
+ * for an unknown id, HERD_ERR_BAD_INPUT for values out of range; nothing changes then. */
+enum herd_err herd_sched_peer_restore(struct herd_sched *s, const char *id, double success,
+				      double speed, uint64_t completed, uint64_t failed,
+				      double observed_ms);
+
 /* Adds a job of n fragments; cost[i] > 0 is fragment i's expected work in tokens (prompt
  * tokens + max_tokens). id and cost are copied. Jobs run in the order they were added.
  * HERD_ERR_BAD_INPUT (duplicate id, bad cost: the message names the index), HERD_ERR_LIMIT. */

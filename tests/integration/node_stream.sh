@@ -5,6 +5,8 @@
 # and /v1/jobs/{id}/events replays a finished job. Two nodes, so fragments also stream in
 # from a peer.
 source "$(dirname "$0")/lib/node.bash"
+# The test asserts which nodes ran fragments: no straggler backups (they may move one).
+export HERD_SCHED_STRAGGLER_DONE_FRAC=1
 
 start_node B -m "$MODEL" --threads 1
 start_node A -m "$MODEL" --threads 1 --peer "${node_url[B]}"

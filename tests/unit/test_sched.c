@@ -464,6 +464,54 @@ static void dynamic_sizing(void **state)
 	assert_int_equal(herd_sched_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
 
+/* A peer's standing carried over from earlier jobs: restored as given, bad values refused,
+ * and forgiven with time since it was last observed. */
+static void peer_restore(void **state)
+{
+	(void)state;
+	struct herd_sched *s = herd_sched_new(NULL);
+	assert_int_equal(herd_sched_peer_upsert(s, "p", 2, 10), HERD_OK);
+	assert_int_equal(herd_sched_peer_restore(s, "q", 1, 1, 0, 0, 0), HERD_ERR_NOT_FOUND);
+	assert_int_equal(herd_sched_peer_restore(s, "p", 1.5, 1, 0, 0, 0), HERD_ERR_BAD_INPUT);
+	assert_int_equal(herd_sched_peer_restore(s, "p", 0.4, 0.5, 7, 3, 1000), HERD_OK);
+	struct herd_sched_peer_info in;
+	assert_int_equal(herd_sched_peer_info(s, "p", 2000, &in), HERD_OK);
+	assert_true(fabs(in.success - 0.4) < 1e-9 && fabs(in.speed - 0.5) < 1e-9);
+	assert_int_equal((int)in.completed, 7);
+	assert_int_equal((int)in.failed, 3);
+	assert_true(fabs(in.effective_tps - 10 * 0.5 * 0.4) < 1e-9);
+	assert_int_equal(herd_sched_peer_info(s, "p", 1000 + 30000 + 10 * 120000, &in), HERD_OK);
+	assert_true(in.success > 0.99);
+	herd_sched_free(s);
+}
+
+/* Every peer fails every attempt at once (dead workers refusing connections): the job must
+ * fail promptly, in well under the sum of the timeouts and the longest cooldowns, instead
+ * of waiting on cooldowns that only grow. Fragments fail on all peers, attempts run out. */
+static void all_peers_failing(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, NULL);
+	add_peer(&w, "d1", 2, 10, 10, FAIL);
+	add_peer(&w, "d2", 1, 10, 10, FAIL);
+	add_peer(&w, "d3", 3, 10, 10, FAIL);
+	add_job(&w, "j", 12);
+	run_world(&w, 1e9);
+	assert_int_equal(w.failed, 1);
+	/* 4 attempts per fragment, backoff 0.25+0.5+1 s, each failure 0.1 s: a few seconds.
+	 * The sum of the timeouts alone would be 12 × 4 × 40 s. */
+	assert_true(w.ended_at < 15000);
+	const char *e = herd_sched_job_error(w.s, "j");
+	assert_non_null(e);
+	for (int i = 0; i < 12; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "fragment %d failed", i);
+		assert_non_null(strstr(e, want));
+	}
+	herd_sched_free(w.s);
+}
+
 static void bad_input(void **state)
 {
 	(void)state;
@@ -515,4 +563,6 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(speed_reputation),
 	cmocka_unit_test(dynamic_sizing),
 	cmocka_unit_test(bad_input),
+	cmocka_unit_test(all_peers_failing),
+	cmocka_unit_test(peer_restore),
 }))

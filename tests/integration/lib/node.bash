@@ -83,3 +83,13 @@ finish() {
 	echo "$fails failure(s)"
 	exit 1
 }
+
+# start_fake MODE NODE_ID SLOTS: a fake node (lib/fake_node.py MODE) in the background; sets
+# fake_url.
+start_fake() {
+	python3 "$(dirname "${BASH_SOURCE[0]}")/fake_node.py" "$@" >"$tmp/fake-$2.port" &
+	pids+=($!)
+	local i
+	for i in $(seq 50); do [ -s "$tmp/fake-$2.port" ] && break; sleep 0.1; done
+	fake_url="http://127.0.0.1:$(cat "$tmp/fake-$2.port")"
+}
