@@ -1378,3 +1378,15 @@ size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots)
 		n = HERD_MAX_FRAGMENTS;
 	return n ? n : 1;
 }
+
+size_t herd_sched_array_fragment_count(size_t n_items, size_t total_slots)
+{
+	size_t slots = total_slots ? total_slots : 1;
+	size_t n = slots > HERD_MAX_FRAGMENTS ? HERD_MAX_FRAGMENTS
+					      : slots * HERD_SCHED_FRAGMENTS_PER_SLOT;
+	if (n_items < n)
+		n = n_items;
+	if (n > HERD_MAX_FRAGMENTS)
+		n = HERD_MAX_FRAGMENTS;
+	return n ? n : 1;
+}

@@ -464,6 +464,17 @@ static void dynamic_sizing(void **state)
 	assert_int_equal(herd_sched_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
 
+static void dynamic_sizing_arrays(void **state)
+{
+	(void)state;
+	assert_int_equal(herd_sched_array_fragment_count(100, 4), 12); /* 3 per slot */
+	assert_int_equal(herd_sched_array_fragment_count(5, 4), 5);    /* one item is worth sending */
+	assert_int_equal(herd_sched_array_fragment_count(1, 100), 1);
+	assert_int_equal(herd_sched_array_fragment_count(10, 0), 3);   /* no slots known: as one */
+	assert_int_equal(herd_sched_array_fragment_count(0, 4), 1);
+	assert_int_equal(herd_sched_array_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
+}
+
 static void bad_input(void **state)
 {
 	(void)state;
@@ -514,5 +525,6 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(cancel_job),
 	cmocka_unit_test(speed_reputation),
 	cmocka_unit_test(dynamic_sizing),
+	cmocka_unit_test(dynamic_sizing_arrays),
 	cmocka_unit_test(bad_input),
 }))
