@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Dynamic fragment sizing with real nodes: a text job without num_fragments is cut into
-# min(3 x slots, tokens / 256) fragments (at least 1), where tokens is the input's length in
+# min(6 x slots, tokens / 256) fragments (at least 1), where tokens is the input's length in
 # the model's own tokens (counted here with `herd tokenize`) and slots those of every node
 # serving the model. A short text gives 1 fragment; a longer one more; more slots more. The
 # result says num_fragments_auto, and its output equals the same job with that count asked
-# for explicitly. A coordinator without the model estimates 4 bytes a token. Arrays: min(3 x
+# for explicitly. A coordinator without the model estimates 4 bytes a token. Arrays: min(6 x
 # slots, items).
 source "$(dirname "$0")/lib/node.bash"
 
@@ -13,7 +13,7 @@ story='Once upon a time, there was a little girl named Lily. She loved to play i
 One day, Lily saw a small dog under the tree. The dog was sad because it was lost. Lily gave the dog some of her bread, and the dog wagged its tail.
 '
 long=""
-for i in $(seq 30); do long+="$story"; done
+for i in $(seq 40); do long+="$story"; done
 medium=""
 for i in $(seq 6); do medium+="$story"; done
 
@@ -21,7 +21,7 @@ for i in $(seq 6); do medium+="$story"; done
 expected() {
 	local tokens n
 	tokens=$("$HERD" tokenize -m "$MODEL" -p "$1" --no-bos | wc -w)
-	n=$((3 * $2))
+	n=$((6 * $2))
 	[ $((tokens / 256)) -lt $n ] && n=$((tokens / 256))
 	[ $n -lt 1 ] && n=1
 	echo $n
@@ -81,19 +81,19 @@ for i in $(seq 12); do text+="$story"; done
 job "${node_url[C]}" est "$text"
 bytes=$(printf '%s' "$text" | wc -c)
 want=$(((bytes + 3) / 4 / 256))
-[ $want -gt 9 ] && want=9
+[ $want -gt 18 ] && want=18
 [ $want -lt 1 ] && want=1
 got=$(jq -r .result.fragments_processed "$tmp/est.json")
 [ "$got" = "$want" ] || fail "estimated count: $got, want $want ($bytes bytes, 3 slots)"
 
-# Arrays: min(3 x slots, items) (12 items in 6 fragments of 2).
+# Arrays: min(6 x slots, items): 24 items on 2 slots in 12 fragments of 2.
 params=$(jq -cn '{model_name: "stories260K", max_tokens: 2, temperature: 0,
-	input_data: ["a","b","c","d","e","f","g","h","i","j","k","l"]}')
+	input_data: [range(24) | "item \(.)"]}')
 envelope EXECUTE_TASK "$params" arr >"$tmp/arr.req"
 code=$(post "$A/v1/command" "$tmp/arr.req" "$tmp/arr.json")
 [ "$code" = 200 ] || fail "array: HTTP $code"
-jq -e '.result.fragments_processed == 6 and .result.num_fragments_auto == true' "$tmp/arr.json" \
-	>/dev/null || fail "array of 12 on 2 slots: $(jq -c '.result | del(.fragment_results, .output)' "$tmp/arr.json")"
+jq -e '.result.fragments_processed == 12 and .result.num_fragments_auto == true' "$tmp/arr.json" \
+	>/dev/null || fail "array of 24 on 2 slots: $(jq -c '.result | del(.fragment_results, .output)' "$tmp/arr.json")"
 
 stop_node A
 stop_node A2

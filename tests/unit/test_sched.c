@@ -455,22 +455,24 @@ static void speed_reputation(void **state)
 static void dynamic_sizing(void **state)
 {
 	(void)state;
-	assert_int_equal(herd_sched_fragment_count(100000, 10), 30);   /* 3 per slot */
+	assert_int_equal(herd_sched_fragment_count(100000, 10), 60);   /* 6 per slot */
 	assert_int_equal(herd_sched_fragment_count(1000, 10), 3);      /* 256 tokens each at least */
-	assert_int_equal(herd_sched_fragment_count(100, 10), 1);       /* too small to split */
+	assert_int_equal(herd_sched_fragment_count(511, 10), 1);       /* too small to split */
+	assert_int_equal(herd_sched_fragment_count(512, 10), 2);
 	assert_int_equal(herd_sched_fragment_count(0, 0), 1);
-	assert_int_equal(herd_sched_fragment_count(5000, 0), 3);       /* no slots known: as one */
-	assert_int_equal(herd_sched_fragment_count(100000000, 4096), HERD_MAX_FRAGMENTS);
+	assert_int_equal(herd_sched_fragment_count(5000, 0), 6);       /* no slots known: as one */
+	assert_int_equal(herd_sched_fragment_count(4000000, 2500), 15000); /* bench_sched_sim's jobs */
+	assert_int_equal(herd_sched_fragment_count(100000000, 8000), HERD_MAX_FRAGMENTS);
 	assert_int_equal(herd_sched_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
 
 static void dynamic_sizing_arrays(void **state)
 {
 	(void)state;
-	assert_int_equal(herd_sched_array_fragment_count(100, 4), 12); /* 3 per slot */
+	assert_int_equal(herd_sched_array_fragment_count(100, 4), 24); /* 6 per slot */
 	assert_int_equal(herd_sched_array_fragment_count(5, 4), 5);    /* one item is worth sending */
 	assert_int_equal(herd_sched_array_fragment_count(1, 100), 1);
-	assert_int_equal(herd_sched_array_fragment_count(10, 0), 3);   /* no slots known: as one */
+	assert_int_equal(herd_sched_array_fragment_count(10, 0), 6);   /* no slots known: as one */
 	assert_int_equal(herd_sched_array_fragment_count(0, 4), 1);
 	assert_int_equal(herd_sched_array_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
