@@ -84,5 +84,6 @@
 #define HERD_SCHED_MAX_JOB_FRAGMENTS (1u << 20) /* per job: ~100 bytes each, bounds memory at ~100 MiB */
 #define HERD_SCHED_FRAGMENTS_PER_SLOT 6       /* dynamic sizing: fast peers pull more, the tail stays short */
 #define HERD_SCHED_MIN_FRAGMENT_TOKENS 256    /* dynamic sizing: smaller is not worth a round trip + overlap */
+#define HERD_SIZING_SAMPLE_BYTES (1u << 20) /* dynamic sizing: tokens counted in the first MiB, scaled (~4 MB/s) */
 
 #endif

@@ -75,17 +75,28 @@ static size_t swarm_slots(struct herd_node *n, const char *model)
 
 /* The input's length in the model's own tokens when this node has the model; otherwise
  * (a coordinator that does not serve it) about 4 bytes a token, the usual ratio of English
- * text in Llama-family vocabularies. */
+ * text in Llama-family vocabularies. Past HERD_SIZING_SAMPLE_BYTES only the start is
+ * tokenized (cut at a character boundary) and scaled: the count rule needs no exact number,
+ * and a 64 MiB input would take the tokenizer ~16 s. */
 static size_t input_tokens(struct herd_node *n, const char *model, const char *text, size_t len,
-			   bool *exact)
+			   bool *tokenized)
 {
 	const struct node_model *m = herd_worker_model(n->worker, model);
+	size_t sample = len;
+	if (sample > HERD_SIZING_SAMPLE_BYTES) {
+		sample = HERD_SIZING_SAMPLE_BYTES;
+		while (sample > 0 && ((unsigned char)text[sample] & 0xc0) == 0x80)
+			sample--;
+	}
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	*exact = m && herd_tokenize(herd_model_vocab(m->model), text, len, false, &ids, &n_ids) ==
-			  HERD_OK;
+	*tokenized = m && sample > 0 &&
+		     herd_tokenize(herd_model_vocab(m->model), text, sample, false, &ids, &n_ids) ==
+			 HERD_OK;
 	free(ids);
-	return *exact ? n_ids : (len + 3) / 4;
+	if (!*tokenized)
+		return (len + 3) / 4;
+	return sample == len ? n_ids : (size_t)((double)n_ids * (double)len / (double)sample);
 }
 
 enum herd_err herd_coord_make_job(struct herd_node *n, const struct herd_command *request,
@@ -99,12 +110,12 @@ enum herd_err herd_coord_make_job(struct herd_node *n, const struct herd_command
 	const char *name = json_string_value(model);
 	size_t slots = swarm_slots(n, name), count;
 	if (json_is_string(in)) {
-		bool exact;
+		bool tokenized;
 		size_t tokens = input_tokens(n, name, json_string_value(in), json_string_length(in),
-					     &exact);
+					     &tokenized);
 		count = herd_sched_fragment_count(tokens, slots);
 		herd_log(INFO, "%zu input tokens (%s), %zu slots: %zu fragments", tokens,
-			 exact ? "tokenizer" : "estimated", slots, count);
+			 tokenized ? "tokenizer" : "4 bytes a token", slots, count);
 	} else {
 		count = herd_sched_array_fragment_count(json_array_size(in), slots);
 	}
