@@ -452,6 +452,28 @@ static void speed_reputation(void **state)
 	herd_sched_free(w.s);
 }
 
+/* Many fragments left near the end: a slow peer still takes one while the faster peers
+ * alone would be busy longer than it needs. One peer at 100 tok/s and seven at 10, 170
+ * fragments of 100 tokens: ideal 17,000 / 170 = 100 s. Comparing each fragment only with the
+ * fast peer's next free slot left the last ~15 fragments to the fast peer alone. */
+static void tail_many_slow_peers(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, NULL);
+	add_peer(&w, "fast", 1, 100, 100, OK);
+	for (int i = 0; i < 7; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "s%d", i);
+		add_peer(&w, name, 1, 10, 10, OK);
+	}
+	add_job(&w, "j", 170);
+	run_world(&w, 1e9);
+	assert_int_equal(w.done, 1);
+	assert_true(w.ended_at <= 105500); /* 104.5 s; the old rule took 107.0 s */
+	herd_sched_free(w.s);
+}
+
 static void dynamic_sizing(void **state)
 {
 	(void)state;
@@ -526,6 +548,7 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(all_peers_removed),
 	cmocka_unit_test(cancel_job),
 	cmocka_unit_test(speed_reputation),
+	cmocka_unit_test(tail_many_slow_peers),
 	cmocka_unit_test(dynamic_sizing),
 	cmocka_unit_test(dynamic_sizing_arrays),
 	cmocka_unit_test(bad_input),
