@@ -369,6 +369,27 @@ static void straggler_backup(void **state)
 	herd_sched_free(w.s);
 }
 
+/* No backup while pending work keeps every slot busy past the straggler's expected end: a
+ * copy would only push back real work. a's first attempt stalls; at 20 s (2x expected) 96
+ * fragments are still pending, 240 s of work for the swarm, far past the attempt's deadline
+ * (40 s) plus a rerun. The deadline gets the fragment back instead, and it runs again. */
+static void no_backup_while_work_pending(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, NULL);
+	add_peer(&w, "a", 1, 10, 10, STALL_FIRST);
+	add_peer(&w, "b", 1, 10, 10, OK);
+	add_peer(&w, "c", 2, 10, 10, OK);
+	add_job(&w, "j", 100);
+	run_world(&w, 1e9);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.backups, 0);
+	assert_int_equal(w.cancels, 1); /* the stalled attempt, at its deadline */
+	assert_int_equal(w.accepted[0] + w.accepted[1] + w.accepted[2], 100);
+	herd_sched_free(w.s);
+}
+
 /* With every peer gone, running attempts are cancelled and the job fails after the grace
  * period, naming the causes. */
 static void all_peers_removed(void **state)
@@ -545,6 +566,7 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(timeouts_retry),
 	cmocka_unit_test(attempts_limit),
 	cmocka_unit_test(straggler_backup),
+	cmocka_unit_test(no_backup_while_work_pending),
 	cmocka_unit_test(all_peers_removed),
 	cmocka_unit_test(cancel_job),
 	cmocka_unit_test(speed_reputation),
