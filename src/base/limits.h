@@ -4,7 +4,7 @@
 #define HERD_LIMITS_H
 
 /* ---- proto: jobs, fragments, requests ---- */
-#define HERD_MAX_FRAGMENTS 16384              /* one job's fan-out: 3 per slot for ~5,000 slots (dynamic sizing); overlap copies stay <= 8 MiB */
+#define HERD_MAX_FRAGMENTS 16384              /* one job's fan-out: 6 per slot for ~2,700 slots (dynamic sizing); overlap copies stay <= 8 MiB */
 #define HERD_MAX_INPUT_BYTES (64u << 20)      /* one job's text: 64 MiB, held in memory twice at most */
 #define HERD_MAX_ARRAY_ITEMS 100000           /* items of an array job */
 #define HERD_MAX_JSON_DEPTH 64                /* real requests nest 3-4 deep; bounds recursion */

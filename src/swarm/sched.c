@@ -1423,27 +1423,26 @@ double herd_sched_next_deadline(const struct herd_sched *s)
 	return t;
 }
 
-size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots)
+/* HERD_SCHED_FRAGMENTS_PER_SLOT per slot (no slots known counts as one), at most `limit`,
+ * within 1..HERD_MAX_FRAGMENTS. */
+static size_t count_for_slots(size_t total_slots, size_t limit)
 {
 	size_t slots = total_slots ? total_slots : 1;
 	size_t n = slots > HERD_MAX_FRAGMENTS ? HERD_MAX_FRAGMENTS
 					      : slots * HERD_SCHED_FRAGMENTS_PER_SLOT;
-	size_t by_size = input_tokens / HERD_SCHED_MIN_FRAGMENT_TOKENS;
-	if (by_size < n)
-		n = by_size;
+	if (limit < n)
+		n = limit;
 	if (n > HERD_MAX_FRAGMENTS)
 		n = HERD_MAX_FRAGMENTS;
 	return n ? n : 1;
 }
 
+size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots)
+{
+	return count_for_slots(total_slots, input_tokens / HERD_SCHED_MIN_FRAGMENT_TOKENS);
+}
+
 size_t herd_sched_array_fragment_count(size_t n_items, size_t total_slots)
 {
-	size_t slots = total_slots ? total_slots : 1;
-	size_t n = slots > HERD_MAX_FRAGMENTS ? HERD_MAX_FRAGMENTS
-					      : slots * HERD_SCHED_FRAGMENTS_PER_SLOT;
-	if (n_items < n)
-		n = n_items;
-	if (n > HERD_MAX_FRAGMENTS)
-		n = HERD_MAX_FRAGMENTS;
-	return n ? n : 1;
+	return count_for_slots(total_slots, n_items);
 }
