@@ -3,11 +3,16 @@
  *
  * Swarm: peers with log-normal per-slot speeds, 1..4 slots, claims off by a log-normal
  * factor; a share of them broken (half fail most attempts quickly, half stall silently on
- * most attempts). One job of fragments with log-uniform costs. Prints makespan against the
- * ideal (total work / capacity of the healthy peers), efficiency, retries, backups and the
- * scheduler's own cost per poll, as medians over a few seeds.
+ * most attempts). Main workload: text jobs of 1-4 M tokens, cut by herd_sched_fragment_count
+ * as the node cuts them (so sizing and scheduling are judged together); then, for comparison,
+ * one job of 20,000 fragments with log-uniform costs, and two peers. Prints makespan against
+ * the ideal (total work / capacity of the healthy peers), efficiency with its min and max,
+ * retries, backups, when the pending work ran out, work lost on copies that did not count,
+ * and the scheduler's own cost per poll: medians over the seeds. docs/scheduling.md has the
+ * table.
  *
- * usage: bench_sched_sim [peers] [jobs] [seeds]   (SIM_TRACE=1: progress every 20 s) */
+ * usage: bench_sched_sim [peers] [jobs] [seeds]
+ * SIM_TRACE=1: progress every 20 s, with the share of the healthy capacity at work. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
