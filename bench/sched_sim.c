@@ -93,7 +93,7 @@ static struct ev ev_pop(struct evheap *h)
 
 struct outcome {
 	double makespan_s, ideal_s, eff, us_per_poll, us_per_start;
-	double drain_s;   /* the last start of a fresh fragment (not a backup) */
+	double drain_s;	  /* the last start of a fresh fragment (not a backup) */
 	double lost_frac; /* healthy peers' work on copies that did not count / total work */
 	long starts, retries, backups, timeouts, cancels;
 	bool done;
@@ -167,8 +167,9 @@ static struct outcome run(const struct sim *m)
 				switch (a[i].kind) {
 				case HERD_SCHED_START: {
 					const struct speer *p = &m->p[peer_of(m, a[i].peer_id)];
-					double d = 1000.0 * m->cost[job_of(a[i].job_id)][a[i].fragment] / p->tps *
-						   exp(0.1 * nrand());
+					double d = 1000.0 *
+						   m->cost[job_of(a[i].job_id)][a[i].fragment] /
+						   p->tps * exp(0.1 * nrand());
 					o.starts++;
 					o.backups += a[i].backup;
 					if (!a[i].backup)
@@ -176,7 +177,8 @@ static struct outcome run(const struct sim *m)
 					size_t k = (size_t)(a[i].attempt & 0xffffffffu);
 					if (k >= cap_at) {
 						size_t nc = 2 * k + 16;
-						at_start = realloc(at_start, nc * sizeof(*at_start));
+						at_start =
+						    realloc(at_start, nc * sizeof(*at_start));
 						at_peer = realloc(at_peer, nc * sizeof(*at_peer));
 						cap_at = nc;
 					}
@@ -194,14 +196,15 @@ static struct outcome run(const struct sim *m)
 					o.cancels++;
 					size_t k = (size_t)(a[i].attempt & 0xffffffffu);
 					if (k < cap_at && m->p[at_peer[k]].kind == HEALTHY)
-						lost += (now - at_start[k]) / 1000 * m->p[at_peer[k]].tps;
-					}
-					break;
+						lost += (now - at_start[k]) / 1000 *
+							m->p[at_peer[k]].tps;
+				} break;
 				case HERD_SCHED_JOB_DONE:
 					o.done = ++jobs_done == m->nj;
 					break;
 				case HERD_SCHED_JOB_FAILED:
-					fprintf(stderr, "job failed: %s\n", herd_sched_job_error(s, a[i].job_id));
+					fprintf(stderr, "job failed: %s\n",
+						herd_sched_job_error(s, a[i].job_id));
 					o.done = false;
 					goto out;
 				}
@@ -228,7 +231,9 @@ static struct outcome run(const struct sim *m)
 				char jid[16];
 				snprintf(jid, sizeof(jid), "j%d", m->nj - 1);
 				herd_sched_job_progress(s, jid, &dn, &fl, &rn);
-				fprintf(stderr, "t=%.0f s jobs done %d, last: done %zu running %zu starts %ld backups %ld\n",
+				fprintf(stderr,
+					"t=%.0f s jobs done %d, last: done %zu running %zu starts "
+					"%ld backups %ld\n",
 					now / 1000, jobs_done, dn, rn, o.starts, o.backups);
 				next_print = now + 20000;
 				{ /* the share of the healthy capacity at work (backups included) */
@@ -243,7 +248,9 @@ static struct outcome run(const struct sim *m)
 						all += m->p[q].slots * m->p[q].tps;
 						busy += pi.running * m->p[q].tps;
 					}
-					fprintf(stderr, "  healthy capacity busy %.2f, cooling %d\n", busy / all, cool);
+					fprintf(stderr,
+						"  healthy capacity busy %.2f, cooling %d\n",
+						busy / all, cool);
 				}
 			}
 		}
@@ -286,9 +293,9 @@ static void report(const char *name, struct outcome *o, int n)
 	double v[9][64];
 	int done = 0;
 	for (int i = 0; i < n; i++) {
-		double x[9] = {o[i].makespan_s, o[i].ideal_s, o[i].eff, (double)o[i].retries,
-			       (double)o[i].backups, o[i].us_per_poll, o[i].us_per_start,
-			       o[i].drain_s, o[i].lost_frac};
+		double x[9] = {o[i].makespan_s,	     o[i].ideal_s,	   o[i].eff,
+			       (double)o[i].retries, (double)o[i].backups, o[i].us_per_poll,
+			       o[i].us_per_start,    o[i].drain_s,	   o[i].lost_frac};
 		for (int k = 0; k < 9; k++)
 			v[k][i] = x[k];
 		done += o[i].done;
@@ -344,7 +351,8 @@ int main(int argc, char **argv)
 	int nj = argc > 2 ? atoi(argv[2]) : 4;
 	int seeds = argc > 3 ? atoi(argv[3]) : 5;
 	if (np < 1 || np > 4000 || nj < 1 || nj > MAX_JOBS || seeds < 1 || seeds > 64) {
-		fprintf(stderr, "usage: bench_sched_sim [peers 1..4000] [jobs 1..%d] [seeds 1..64]\n",
+		fprintf(stderr,
+			"usage: bench_sched_sim [peers 1..4000] [jobs 1..%d] [seeds 1..64]\n",
 			MAX_JOBS);
 		return 2;
 	}

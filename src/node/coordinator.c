@@ -50,7 +50,8 @@ static bool peer_serves(const struct node_peer *p, const char *model)
 static size_t swarm_slots(struct herd_node *n, const char *model)
 {
 	herd_node_refresh_peers(n);
-	size_t slots = herd_worker_model(n->worker, model) ? (size_t)herd_worker_slots(n->worker) : 0;
+	size_t slots =
+	    herd_worker_model(n->worker, model) ? (size_t)herd_worker_slots(n->worker) : 0;
 	struct herd_discovered_peer *dp = NULL;
 	size_t nd = n->disco ? herd_discovery_peers_for_model(n->disco, model, &dp) : 0;
 	pthread_mutex_lock(&n->peers_mu);
@@ -90,9 +91,9 @@ static size_t input_tokens(struct herd_node *n, const char *model, const char *t
 	}
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	*tokenized = m && sample > 0 &&
-		     herd_tokenize(herd_model_vocab(m->model), text, sample, false, &ids, &n_ids) ==
-			 HERD_OK;
+	*tokenized =
+	    m && sample > 0 &&
+	    herd_tokenize(herd_model_vocab(m->model), text, sample, false, &ids, &n_ids) == HERD_OK;
 	free(ids);
 	if (!*tokenized)
 		return (len + 3) / 4;
@@ -164,9 +165,10 @@ json_t *herd_coord_run(struct herd_node *n, const struct herd_command *request,
 		if ((e = herd_aggregator_finish(agg, &jr)) == HERD_OK) {
 			jr->wall_time_ms = herd_now_ms() - rec->started_ms;
 			resp = herd_job_result_to_response(jr, request, n->id);
-			if (job->num_fragments_auto) /* the user did not ask: show what herd chose */
-				json_object_set_new(json_object_get(resp, "result"), "num_fragments_auto",
-						    json_true());
+			/* the user did not ask: show that herd chose the count */
+			if (job->num_fragments_auto)
+				json_object_set_new(json_object_get(resp, "result"),
+						    "num_fragments_auto", json_true());
 			herd_job_result_free(jr);
 			atomic_fetch_add(&n->jobs_done, 1);
 		}

@@ -96,6 +96,10 @@ struct witem { /* fragment in backoff */
 	uint32_t job, frag;
 };
 
+struct by_eff { /* a peer's eff, and the sum of slots*eff of it and every faster peer */
+	double eff, cap;
+};
+
 struct herd_sched {
 	struct herd_sched_params p;
 	double now;
@@ -110,9 +114,7 @@ struct herd_sched {
 	size_t n_cooling, cap_cooling;
 	bool agg_dirty;
 	double cap_total, s_max; /* over live, not cooling peers: sum slots*eff, max eff */
-	struct by_eff { /* the same peers, fastest first: eff, and sum of slots*eff so far */
-		double eff, cap;
-	} *by_eff;
+	struct by_eff *by_eff;	 /* the same peers, fastest first (tail rule) */
 	size_t n_by_eff, cap_by_eff;
 	bool by_eff_valid;
 
@@ -1062,7 +1064,8 @@ static double faster_capacity(struct herd_sched *s, double eff)
 		for (size_t i = 0; i < s->n_peers; i++) {
 			const struct peer *p = &s->peers[i];
 			if (p->live && !p->cooling)
-				s->by_eff[s->n_by_eff++] = (struct by_eff){p->eff, p->slots * p->eff};
+				s->by_eff[s->n_by_eff++] =
+				    (struct by_eff){p->eff, p->slots * p->eff};
 		}
 		qsort(s->by_eff, s->n_by_eff, sizeof(*s->by_eff), by_eff_cmp);
 		for (size_t i = 1; i < s->n_by_eff; i++)

@@ -504,7 +504,8 @@ static void dynamic_sizing(void **state)
 	assert_int_equal(herd_sched_fragment_count(512, 10), 2);
 	assert_int_equal(herd_sched_fragment_count(0, 0), 1);
 	assert_int_equal(herd_sched_fragment_count(5000, 0), 6);       /* no slots known: as one */
-	assert_int_equal(herd_sched_fragment_count(4000000, 2500), 15000); /* bench_sched_sim's jobs */
+	/* bench_sched_sim's largest job */
+	assert_int_equal(herd_sched_fragment_count(4000000, 2500), 15000);
 	assert_int_equal(herd_sched_fragment_count(100000000, 8000), HERD_MAX_FRAGMENTS);
 	assert_int_equal(herd_sched_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
