@@ -4,7 +4,7 @@
 #define HERD_LIMITS_H
 
 /* ---- proto: jobs, fragments, requests ---- */
-#define HERD_MAX_FRAGMENTS 4096               /* one job's fan-out; more only adds overhead */
+#define HERD_MAX_FRAGMENTS 16384              /* one job's fan-out: 6 per slot for ~2,700 slots (dynamic sizing); overlap copies stay <= 8 MiB */
 #define HERD_MAX_INPUT_BYTES (64u << 20)      /* one job's text: 64 MiB, held in memory twice at most */
 #define HERD_MAX_ARRAY_ITEMS 100000           /* items of an array job */
 #define HERD_MAX_JSON_DEPTH 64                /* real requests nest 3-4 deep; bounds recursion */
@@ -82,7 +82,8 @@
 #define HERD_SCHED_MAX_ATTEMPTS 16            /* per fragment; past a few, more attempts only delay the error */
 #define HERD_SCHED_MAX_JOBS 4096              /* jobs scheduled at once on one coordinator */
 #define HERD_SCHED_MAX_JOB_FRAGMENTS (1u << 20) /* per job: ~100 bytes each, bounds memory at ~100 MiB */
-#define HERD_SCHED_FRAGMENTS_PER_SLOT 3       /* dynamic sizing: fast peers pull more, the tail stays short */
+#define HERD_SCHED_FRAGMENTS_PER_SLOT 6       /* dynamic sizing: fast peers pull more, the tail stays short */
 #define HERD_SCHED_MIN_FRAGMENT_TOKENS 256    /* dynamic sizing: smaller is not worth a round trip + overlap */
+#define HERD_SIZING_SAMPLE_BYTES (1u << 20) /* dynamic sizing: tokens counted in the first MiB, scaled (~4 MB/s) */
 
 #endif

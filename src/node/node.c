@@ -175,7 +175,7 @@ static void run_inference_job(struct herd_node *n, struct herd_command *cmd,
 			      struct herd_http_resp *resp)
 {
 	struct herd_job *job = NULL;
-	enum herd_err e = herd_job_from_request(cmd, NULL, &job);
+	enum herd_err e = herd_coord_make_job(n, cmd, &job);
 	if (e) {
 		answer_error(resp, n, cmd, e, herd_last_error());
 		herd_command_free(cmd);

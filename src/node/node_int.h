@@ -244,6 +244,13 @@ json_t *herd_coord_run(struct herd_node *n, const struct herd_command *request,
 		       struct herd_job *job, struct job_rec *rec, unsigned *http_status,
 		       json_t **extras_out);
 
+/* The job for an inference request. When params.num_fragments is absent, herd picks the
+ * count (docs/scheduling.md "Dynamic fragment count"): text by its length in the model's
+ * tokens (an estimate when this node lacks the model) and the slots of the nodes serving
+ * the model; arrays by item count and slots. The job then has num_fragments_auto set. */
+enum herd_err herd_coord_make_job(struct herd_node *n, const struct herd_command *request,
+				  struct herd_job **out);
+
 /* HTTP status for an error code. */
 unsigned herd_node_http_status(enum herd_err err);
 

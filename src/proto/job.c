@@ -361,6 +361,7 @@ enum herd_err herd_job_from_request(const struct herd_command *req,
 		job->n_items = json_array_size(in);
 	}
 	job->num_fragments = (int)nfrag;
+	job->num_fragments_auto = opts->num_fragments != 0 && opts->num_fragments_auto;
 	job->context_overlap = (size_t)overlap;
 	job->max_tokens = g.max_tokens;
 	job->temperature = g.temperature;
@@ -449,6 +450,8 @@ json_t *herd_job_to_json(const struct herd_job *job)
 			      job->n_fragments, "context_overlap", (json_int_t)job->context_overlap,
 			      "params", job->request->params);
 	HERD_ASSERT(j);
+	if (job->num_fragments_auto)
+		json_object_set_new(j, "num_fragments_auto", json_true());
 	if (job->kind == HERD_INPUT_TEXT)
 		json_object_set_new(j, "input_bytes", json_integer((json_int_t)job->text_len));
 	else

@@ -150,6 +150,7 @@ struct herd_fragment {
 struct herd_job_opts {
 	const char *job_id; /* NULL: derived from the request (request_id, timestamp) */
 	int num_fragments;  /* > 0 overrides params.num_fragments (as `herd split --fragments`) */
+	bool num_fragments_auto; /* num_fragments was chosen by herd (dynamic sizing), not asked */
 };
 
 struct herd_job {
@@ -161,6 +162,7 @@ struct herd_job {
 	size_t text_len;
 	size_t n_items;		/* ARRAY: items in the input */
 	int num_fragments;	/* requested (after opts) */
+	bool num_fragments_auto; /* chosen by the coordinator because the request gave none */
 	size_t context_overlap; /* bytes */
 	int64_t max_tokens;
 	double temperature, top_p;
@@ -179,7 +181,8 @@ enum herd_err herd_job_parse(const char *body, size_t len, const struct herd_job
 void herd_job_free(struct herd_job *job);
 
 /* A summary of the job (no fragments, no input): job_id, model_name, input_kind,
- * input_bytes or input_items, num_fragments, total_fragments, context_overlap, params. */
+ * input_bytes or input_items, num_fragments, total_fragments, context_overlap, params, and
+ * num_fragments_auto: true when herd chose the count. */
 json_t *herd_job_to_json(const struct herd_job *job);
 
 /* The llama_fragment request for a fragment: EXECUTE_TASK, request_id = fragment_id,

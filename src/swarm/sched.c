@@ -96,6 +96,10 @@ struct witem { /* fragment in backoff */
 	uint32_t job, frag;
 };
 
+struct by_eff { /* a peer's eff, and the sum of slots*eff of it and every faster peer */
+	double eff, cap;
+};
+
 struct herd_sched {
 	struct herd_sched_params p;
 	double now;
@@ -110,6 +114,9 @@ struct herd_sched {
 	size_t n_cooling, cap_cooling;
 	bool agg_dirty;
 	double cap_total, s_max; /* over live, not cooling peers: sum slots*eff, max eff */
+	struct by_eff *by_eff;	 /* the same peers, fastest first (tail rule) */
+	size_t n_by_eff, cap_by_eff;
+	bool by_eff_valid;
 
 	struct job **jobs;
 	size_t n_jobs, cap_jobs;
@@ -240,6 +247,7 @@ void herd_sched_free(struct herd_sched *s)
 	free(s->peers);
 	free(s->fheap);
 	free(s->free_at);
+	free(s->by_eff);
 	free(s->cooling);
 	free(s->pend);
 	free(s->wait);
@@ -1012,6 +1020,7 @@ static void refresh_aggregates(struct herd_sched *s)
 	if (!s->agg_dirty)
 		return;
 	s->cap_total = s->s_max = 0;
+	s->by_eff_valid = false;
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct peer *p = &s->peers[i];
 		if (!p->live || p->cooling)
@@ -1058,6 +1067,45 @@ static double faster_finish(struct herd_sched *s, uint32_t pi, double cost)
 	return best;
 }
 
+static int by_eff_cmp(const void *a, const void *b)
+{
+	double x = ((const struct by_eff *)a)->eff, y = ((const struct by_eff *)b)->eff;
+	return (x < y) - (x > y);
+}
+
+/* sum of slots*eff over the live, not cooling peers faster than eff. Sorted once per change
+ * of the peers' standing, and only when the tail rule needs it. */
+static double faster_capacity(struct herd_sched *s, double eff)
+{
+	refresh_aggregates(s);
+	if (!s->by_eff_valid) {
+		if (s->cap_by_eff < s->n_peers) {
+			s->cap_by_eff = s->n_peers;
+			s->by_eff = herd_xrealloc(s->by_eff, s->cap_by_eff * sizeof(*s->by_eff));
+		}
+		s->n_by_eff = 0;
+		for (size_t i = 0; i < s->n_peers; i++) {
+			const struct peer *p = &s->peers[i];
+			if (p->live && !p->cooling)
+				s->by_eff[s->n_by_eff++] =
+				    (struct by_eff){p->eff, p->slots * p->eff};
+		}
+		qsort(s->by_eff, s->n_by_eff, sizeof(*s->by_eff), by_eff_cmp);
+		for (size_t i = 1; i < s->n_by_eff; i++)
+			s->by_eff[i].cap += s->by_eff[i - 1].cap;
+		s->by_eff_valid = true;
+	}
+	size_t lo = 0, hi = s->n_by_eff; /* first entry not faster than eff */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->by_eff[mid].eff > eff)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? s->by_eff[lo - 1].cap : 0;
+}
+
 /* The tail rule: a free peer takes the fragment only if it would finish it no later than
  * the rest of the swarm could. While much work is pending (it takes the whole swarm longer
  * to drain it than this peer needs for the fragment) every peer takes work; near the end a
@@ -1070,7 +1118,13 @@ static bool tail_ok(struct herd_sched *s, uint32_t pi, double cost)
 	double mine = cost / p->eff;
 	if (s->cap_total <= 0 || p->eff >= s->s_max)
 		return true;
-	if (fmax(s->pend_work - cost, 0) / s->cap_total + cost / s->s_max >= mine)
+	double rest = fmax(s->pend_work - cost, 0);
+	if (rest / s->cap_total + cost / s->s_max >= mine)
+		return true;
+	/* The faster peers alone would still be busy with the rest of the pending work when
+	 * this peer is done: leaving the fragment to them would not end the job sooner. */
+	double cap_faster = faster_capacity(s, p->eff);
+	if (cap_faster > 0 && rest / cap_faster + cost / s->s_max >= mine)
 		return true;
 	return s->now + 1000.0 * mine <= faster_finish(s, pi, cost) * (1 + 1e-12);
 }
@@ -1078,7 +1132,7 @@ static bool tail_ok(struct herd_sched *s, uint32_t pi, double cost)
 /* A fragment that already failed is not given to a peer it failed on, nor to one whose
  * success EWMA is below RETRY_MIN_SUCCESS: failing peers free their slots fastest, and
  * would otherwise catch retries again and again. */
-#define RETRY_MIN_SUCCESS 0.7
+#define RETRY_MIN_SUCCESS 0.9
 
 static bool failed_on(const struct frag *f, uint32_t pi);
 
@@ -1335,6 +1389,12 @@ static size_t poll_stragglers(struct herd_sched *s, struct herd_sched_action *ou
 		double eta = INFINITY;
 		for (int k = 0; k < f->n_running; k++)
 			eta = fmin(eta, attempt_eta(s, f->run[k]));
+		/* While pending work keeps every slot busy past the straggler's expected end, a
+		 * copy would only displace that work: the swarm does not wait on it yet. */
+		if (s->cap_total > 0 && s->now + 1000.0 * s->pend_work / s->cap_total >= eta) {
+			s->straggler_dirty = true;
+			continue;
+		}
 		double mine = s->now + 1000.0 * f->cost / s->peers[pi].eff;
 		/* Clearly first: saves at least a quarter of the time left. */
 		if (mine >= eta - 0.25 * (eta - s->now)) {
@@ -1388,15 +1448,26 @@ double herd_sched_next_deadline(const struct herd_sched *s)
 	return t;
 }
 
-size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots)
+/* HERD_SCHED_FRAGMENTS_PER_SLOT per slot (no slots known counts as one), at most `limit`,
+ * within 1..HERD_MAX_FRAGMENTS. */
+static size_t count_for_slots(size_t total_slots, size_t limit)
 {
 	size_t slots = total_slots ? total_slots : 1;
 	size_t n = slots > HERD_MAX_FRAGMENTS ? HERD_MAX_FRAGMENTS
 					      : slots * HERD_SCHED_FRAGMENTS_PER_SLOT;
-	size_t by_size = input_tokens / HERD_SCHED_MIN_FRAGMENT_TOKENS;
-	if (by_size < n)
-		n = by_size;
+	if (limit < n)
+		n = limit;
 	if (n > HERD_MAX_FRAGMENTS)
 		n = HERD_MAX_FRAGMENTS;
 	return n ? n : 1;
+}
+
+size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots)
+{
+	return count_for_slots(total_slots, input_tokens / HERD_SCHED_MIN_FRAGMENT_TOKENS);
+}
+
+size_t herd_sched_array_fragment_count(size_t n_items, size_t total_slots)
+{
+	return count_for_slots(total_slots, n_items);
 }

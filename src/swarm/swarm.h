@@ -356,4 +356,10 @@ double herd_sched_next_deadline(const struct herd_sched *s);
  * tokens per fragment keeps each worth its network round trip and context overlap. */
 size_t herd_sched_fragment_count(size_t input_tokens, size_t total_slots);
 
+/* The same for an array input of n_items prompts:
+ *   n = clamp(min(HERD_SCHED_FRAGMENTS_PER_SLOT * total_slots, n_items), 1, HERD_MAX_FRAGMENTS)
+ * An item's cost is mostly its max_tokens of generation, whatever its length, so one item
+ * is always worth sending and its length in tokens does not change the count. */
+size_t herd_sched_array_fragment_count(size_t n_items, size_t total_slots);
+
 #endif

@@ -46,11 +46,11 @@ bad() { # name, stdin text, expected stderr substring, [args...]
 }
 bad "malformed" '{"command": "EXECUTE_TASK",' "malformed JSON at line 1"
 bad "no model" "$(req '{"input_data":"x"}')" "params.model_name: required"
-bad "zero fragments" "$(req '{"model_name":"m","input_data":"x","num_fragments":0}')" "params.num_fragments: must be 1..4096, got 0"
+bad "zero fragments" "$(req '{"model_name":"m","input_data":"x","num_fragments":0}')" "params.num_fragments: must be 1..16384, got 0"
 bad "bad input_data" "$(req '{"model_name":"m","input_data":7}')" "params.input_data: must be a string or an array"
 bad "negative max_tokens" "$(req '{"model_name":"m","input_data":"x","max_tokens":-1}')" "params.max_tokens: must be 1..32768, got -1"
 bad "empty stdin" "" "empty body"
-bad "bad --fragments" "$(req '{"model_name":"m","input_data":"x"}')" "--fragments: must be 1..4096" --fragments 0
+bad "bad --fragments" "$(req '{"model_name":"m","input_data":"x"}')" "--fragments: must be 1..16384" --fragments 0
 bad "deep" "$(req "{\"model_name\":\"m\",\"input_data\":\"x\",\"d\":$(printf '[%.0s' {1..100})$(printf ']%.0s' {1..100})}")" "JSON nesting must be at most 64 deep"
 
 [ $fails -eq 0 ] && echo "split: all checks passed"

@@ -511,12 +511,12 @@ static void edge_cases(void **state)
 	herd_job_free(job);
 	/* more fragments than items */
 	job = job_from("{\"model_name\": \"m\", \"input_data\": [\"a\",\"b\",\"c\"], "
-		       "\"num_fragments\": 4096}",
+		       "\"num_fragments\": 16384}",
 		       "E", 0);
 	assert_int_equal(job->n_fragments, 3);
 	herd_job_free(job);
 	/* one character, the maximum fragment count */
-	job = job_from("{\"model_name\": \"m\", \"input_data\": \"\\ud83e\\udd99\"}", "E", 4096);
+	job = job_from("{\"model_name\": \"m\", \"input_data\": \"\\ud83e\\udd99\"}", "E", 16384);
 	assert_int_equal(job->n_fragments, 1);
 	assert_int_equal(job->fragments[0].text_len, 4);
 	herd_job_free(job);
@@ -743,14 +743,14 @@ static void bad_num_fragments(void **state)
 {
 	(void)state;
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 0}",
-		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..4096, got 0");
+		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..16384, got 0");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": -3}",
-		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..4096, got -3");
-	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 4097}",
-		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..4096, got 4097");
+		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..16384, got -3");
+	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 16385}",
+		       HERD_ERR_BAD_INPUT, "params.num_fragments: must be 1..16384, got 16385");
 	refused_params("{\"model_name\": \"m\", \"input_data\": \"x\", \"num_fragments\": 2.5}",
 		       HERD_ERR_BAD_INPUT,
-		       "params.num_fragments: must be an integer 1..4096, got a real");
+		       "params.num_fragments: must be an integer 1..16384, got a real");
 }
 
 static void bad_max_tokens_and_temperature(void **state)
@@ -878,7 +878,7 @@ static void bad_fragment_commands(void **state)
 	} cases[] = {
 	    {"fragment_id", "\"JB-frag-7\"", "params.fragment_id: must be \"JB-frag-1\""},
 	    {"fragment_index", "2", "params.fragment_index: must be 0..1, got 2"},
-	    {"total_fragments", "0", "params.total_fragments: must be 1..4096, got 0"},
+	    {"total_fragments", "0", "params.total_fragments: must be 1..16384, got 0"},
 	    {"context_before", "\"xx\"", "params.context_before/context_after: must be 3 and 0"},
 	    {"input_data", "\"four\"", "params.input_data: must be span_end - span_start"},
 	    {"context_window_start", "99", "params.context_window_start: must be 0..8, got 99"},

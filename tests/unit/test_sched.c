@@ -369,6 +369,27 @@ static void straggler_backup(void **state)
 	herd_sched_free(w.s);
 }
 
+/* No backup while pending work keeps every slot busy past the straggler's expected end: a
+ * copy would only push back real work. a's first attempt stalls; at 20 s (2x expected) 96
+ * fragments are still pending, 240 s of work for the swarm, far past the attempt's deadline
+ * (40 s) plus a rerun. The deadline gets the fragment back instead, and it runs again. */
+static void no_backup_while_work_pending(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, NULL);
+	add_peer(&w, "a", 1, 10, 10, STALL_FIRST);
+	add_peer(&w, "b", 1, 10, 10, OK);
+	add_peer(&w, "c", 2, 10, 10, OK);
+	add_job(&w, "j", 100);
+	run_world(&w, 1e9);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.backups, 0);
+	assert_int_equal(w.cancels, 1); /* the stalled attempt, at its deadline */
+	assert_int_equal(w.accepted[0] + w.accepted[1] + w.accepted[2], 100);
+	herd_sched_free(w.s);
+}
+
 /* With every peer gone, running attempts are cancelled and the job fails after the grace
  * period, naming the causes. */
 static void all_peers_removed(void **state)
@@ -452,15 +473,40 @@ static void speed_reputation(void **state)
 	herd_sched_free(w.s);
 }
 
+/* Many fragments left near the end: a slow peer still takes one while the faster peers
+ * alone would be busy longer than it needs. One peer at 100 tok/s and seven at 10, 170
+ * fragments of 100 tokens: ideal 17,000 / 170 = 100 s. Comparing each fragment only with the
+ * fast peer's next free slot left the last ~15 fragments to the fast peer alone. */
+static void tail_many_slow_peers(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, NULL);
+	add_peer(&w, "fast", 1, 100, 100, OK);
+	for (int i = 0; i < 7; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "s%d", i);
+		add_peer(&w, name, 1, 10, 10, OK);
+	}
+	add_job(&w, "j", 170);
+	run_world(&w, 1e9);
+	assert_int_equal(w.done, 1);
+	assert_true(w.ended_at <= 105500); /* 104.5 s; the old rule took 107.0 s */
+	herd_sched_free(w.s);
+}
+
 static void dynamic_sizing(void **state)
 {
 	(void)state;
-	assert_int_equal(herd_sched_fragment_count(100000, 10), 30);   /* 3 per slot */
+	assert_int_equal(herd_sched_fragment_count(100000, 10), 60);   /* 6 per slot */
 	assert_int_equal(herd_sched_fragment_count(1000, 10), 3);      /* 256 tokens each at least */
-	assert_int_equal(herd_sched_fragment_count(100, 10), 1);       /* too small to split */
+	assert_int_equal(herd_sched_fragment_count(511, 10), 1);       /* too small to split */
+	assert_int_equal(herd_sched_fragment_count(512, 10), 2);
 	assert_int_equal(herd_sched_fragment_count(0, 0), 1);
-	assert_int_equal(herd_sched_fragment_count(5000, 0), 3);       /* no slots known: as one */
-	assert_int_equal(herd_sched_fragment_count(100000000, 4096), HERD_MAX_FRAGMENTS);
+	assert_int_equal(herd_sched_fragment_count(5000, 0), 6);       /* no slots known: as one */
+	/* bench_sched_sim's largest job */
+	assert_int_equal(herd_sched_fragment_count(4000000, 2500), 15000);
+	assert_int_equal(herd_sched_fragment_count(100000000, 8000), HERD_MAX_FRAGMENTS);
 	assert_int_equal(herd_sched_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
 }
 
@@ -512,6 +558,17 @@ static void all_peers_failing(void **state)
 	herd_sched_free(w.s);
 }
 
+static void dynamic_sizing_arrays(void **state)
+{
+	(void)state;
+	assert_int_equal(herd_sched_array_fragment_count(100, 4), 24); /* 6 per slot */
+	assert_int_equal(herd_sched_array_fragment_count(5, 4), 5);    /* one item is worth sending */
+	assert_int_equal(herd_sched_array_fragment_count(1, 100), 1);
+	assert_int_equal(herd_sched_array_fragment_count(10, 0), 6);   /* no slots known: as one */
+	assert_int_equal(herd_sched_array_fragment_count(0, 4), 1);
+	assert_int_equal(herd_sched_array_fragment_count(SIZE_MAX, SIZE_MAX), HERD_MAX_FRAGMENTS);
+}
+
 static void bad_input(void **state)
 {
 	(void)state;
@@ -558,10 +615,13 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(timeouts_retry),
 	cmocka_unit_test(attempts_limit),
 	cmocka_unit_test(straggler_backup),
+	cmocka_unit_test(no_backup_while_work_pending),
 	cmocka_unit_test(all_peers_removed),
 	cmocka_unit_test(cancel_job),
 	cmocka_unit_test(speed_reputation),
+	cmocka_unit_test(tail_many_slow_peers),
 	cmocka_unit_test(dynamic_sizing),
+	cmocka_unit_test(dynamic_sizing_arrays),
 	cmocka_unit_test(bad_input),
 	cmocka_unit_test(all_peers_failing),
 	cmocka_unit_test(peer_restore),
