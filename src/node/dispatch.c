@@ -618,8 +618,11 @@ static void accept_result(struct run *r, struct completion *c, struct herd_fragm
 	json_t *x = json_array_get(extras, (size_t)c->f->frag);
 	json_object_set_new(x, "node_id", json_string(nid));
 	json_object_set_new(x, "node_url", json_string(t->url[0] ? t->url : r->n->url));
-	json_object_set(x, "prompt_tokens", json_object_get(c->result, "prompt_tokens") ?: json_integer(0));
-	json_object_set(x, "finish_reasons", json_object_get(c->result, "finish_reasons") ?: json_array());
+	json_t *pt = json_object_get(c->result, "prompt_tokens");
+	json_t *fin = json_object_get(c->result, "finish_reasons");
+	/* set_new on a fresh reference: the defaults are not leaked when the peer omits them */
+	json_object_set_new(x, "prompt_tokens", pt ? json_incref(pt) : json_integer(0));
+	json_object_set_new(x, "finish_reasons", fin ? json_incref(fin) : json_array());
 	json_t *res = herd_fragment_result_to_json(fr);
 	json_object_set_new(x, "result", res); /* a failed job's answer still carries it */
 	pthread_mutex_lock(&rec->mu);
