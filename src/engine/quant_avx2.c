@@ -12,9 +12,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "quant_int.h"
+#include "quant_simd.h"
 
-#define INLINE static inline __attribute__((always_inline))
 
 /* Prefetching: a tile reading block i of rows r..r+RT-1 prefetches block i of the RT rows
  * after them, the next tile's rows. Rows lie back to back, so this runs a whole tile (some
@@ -24,19 +23,6 @@
  * Q8_0 matrices, 1 GiB, one thread). Prefetches past the matrix are harmless (they never
  * fault). K-quant tiles are one row: they prefetch PREFETCH_ROWS_K rows ahead. */
 #define PREFETCH_ROWS_K 4
-
-INLINE float hsum8(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-INLINE float h2f(herd_half h)
-{
-	return _cvtsh_ss(h);
-}
 
 /* 16 packed bytes to 32: low nibbles (elements 0..15) then high nibbles (16..31). */
 INLINE __m256i nibbles32(const uint8_t *qs)

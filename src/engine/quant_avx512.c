@@ -21,9 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant_int.h"
+#include "quant_simd.h"
 
-#define INLINE static inline __attribute__((always_inline))
 #define RT 4 /* rows per tile: each activation pair is prepared once for 4 rows (as in AVX2) */
 
 bool herd_avx512_enabled(void)
@@ -39,23 +38,9 @@ bool herd_avx512_enabled(void)
 	return enabled;
 }
 
-INLINE float h2f(herd_half h)
-{
-	return _cvtsh_ss(h);
-}
-
 INLINE __m512i join(__m256i lo, __m256i hi)
 {
 	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-/* The AVX2 kernel's horizontal sum, operation for operation (same bits). */
-INLINE float hsum8(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
 }
 
 /* The activation side of a block pair, prepared once for the rows of a tile. */

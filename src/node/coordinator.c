@@ -55,14 +55,6 @@ static json_t *partial_result(const struct herd_job *job, const json_t *extras)
 
 /* ---------------------------------------------------------------- dynamic sizing */
 
-static bool peer_serves(const struct node_peer *p, const char *model)
-{
-	size_t k;
-	json_t *m;
-	json_array_foreach(p->models, k, m) if (!strcmp(json_string_value(m), model)) return true;
-	return false;
-}
-
 /* Slots of the nodes that can run `model`: this node, the --peer nodes that are up, and the
  * discovered peers (each node once). The same nodes the dispatcher sends fragments to. */
 static size_t swarm_slots(struct herd_node *n, const char *model)
@@ -75,7 +67,7 @@ static size_t swarm_slots(struct herd_node *n, const char *model)
 	pthread_mutex_lock(&n->peers_mu);
 	for (size_t i = 0; i < n->n_peers; i++) {
 		const struct node_peer *p = &n->peers[i];
-		if (p->known && !p->down && strcmp(p->id, n->id) && peer_serves(p, model))
+		if (p->known && !p->down && strcmp(p->id, n->id) && herd_node_peer_serves(p, model))
 			slots += (size_t)(p->slots > 0 ? p->slots : 1);
 	}
 	for (size_t i = 0; i < nd; i++) {

@@ -98,6 +98,14 @@ void herd_node_refresh_peers(struct herd_node *n)
 	}
 }
 
+bool herd_node_peer_serves(const struct node_peer *p, const char *model)
+{
+	size_t k;
+	json_t *m;
+	json_array_foreach(p->models, k, m) if (!strcmp(json_string_value(m), model)) return true;
+	return false;
+}
+
 /* ---------------------------------------------------------------- one job */
 
 /* Claimed tokens/s of one slot when a node has not measured the model yet. Only the first
@@ -327,7 +335,8 @@ static void target_add(struct run *r, const char *id, const char *url, int slots
 	t->live = true;
 }
 
-/* The discovered peers serving the model now: new ones are added, vanished ones removed. */
+/* The discovered peers serving the model now: new ones are added, vanished ones removed;
+ * this node's own record gives its measured speed. */
 static void rediscover(struct run *r)
 {
 	if (!r->n->disco)
@@ -336,9 +345,13 @@ static void rediscover(struct run *r)
 	size_t nd = herd_discovery_peers_for_model(r->n->disco, r->job->model_name, &dp);
 	bool *seen = herd_xcalloc((size_t)r->n_t + nd + 1, sizeof *seen);
 	for (size_t i = 0; i < nd; i++) {
-		if (dp[i].is_self)
+		int k = target_find(r, dp[i].is_self ? r->n->id : dp[i].peer_id);
+		/* this node: take the speed it advertises, once it has measured it */
+		if (dp[i].is_self) {
+			if (k >= 0 && !r->t[k].measured && dp[i].tokens_per_s > 0)
+				target_add(r, r->n->id, "", r->t[k].slots, dp[i].tokens_per_s);
 			continue;
-		int k = target_find(r, dp[i].peer_id);
+		}
 		if (k >= 0 && r->t[k].peer)
 			continue; /* a --peer node, kept as it was learned */
 		bool url_dup = false;
@@ -364,21 +377,6 @@ static void rediscover(struct run *r)
 	free(dp);
 }
 
-/* The speed this node advertises for the model (0 when unmeasured or no discovery). */
-static double self_speed(struct run *r)
-{
-	double tps = 0;
-	if (!r->n->disco)
-		return 0;
-	struct herd_discovered_peer *dp = NULL;
-	size_t nd = herd_discovery_peers_for_model(r->n->disco, r->job->model_name, &dp);
-	for (size_t i = 0; i < nd; i++)
-		if (dp[i].is_self)
-			tps = dp[i].tokens_per_s;
-	free(dp);
-	return tps;
-}
-
 /* Targets: this node, the --peer nodes that serve the model, discovered nodes. Fills down
  * with the --peer nodes that could not be reached. */
 static void gather_targets(struct run *r, char *down, size_t down_size)
@@ -389,7 +387,7 @@ static void gather_targets(struct run *r, char *down, size_t down_size)
 	down[0] = '\0';
 	herd_node_refresh_peers(n);
 	if (herd_worker_model(n->worker, job->model_name))
-		target_add(r, n->id, "", herd_worker_slots(n->worker), self_speed(r));
+		target_add(r, n->id, "", herd_worker_slots(n->worker), 0);
 	pthread_mutex_lock(&n->peers_mu);
 	for (size_t i = 0; i < n->n_peers; i++) {
 		struct node_peer *p = &n->peers[i];
@@ -400,11 +398,8 @@ static void gather_targets(struct run *r, char *down, size_t down_size)
 							     down_len ? "; " : "", p->url, p->error);
 			continue;
 		}
-		bool serves = false;
-		size_t k;
-		json_t *m;
-		json_array_foreach(p->models, k, m) serves |= !strcmp(json_string_value(m), job->model_name);
-		if (!serves || !strcmp(p->id, n->id) || target_find(r, p->id) >= 0)
+		if (!herd_node_peer_serves(p, job->model_name) || !strcmp(p->id, n->id) ||
+		    target_find(r, p->id) >= 0)
 			continue;
 		target_add(r, p->id, p->url, p->slots, 0);
 		int ti = target_find(r, p->id);

@@ -226,6 +226,8 @@ struct dispatch_target {
 /* Learns (NODE_INFO) the peers not known yet or down for a while. Blocking; no lock held
  * during the calls. */
 void herd_node_refresh_peers(struct herd_node *n);
+/* Whether a --peer node's NODE_INFO listed `model` (call under peers_mu). */
+bool herd_node_peer_serves(const struct node_peer *p, const char *model);
 
 /* Runs every fragment of job on this node and its peers and adds each result to agg; the
  * per-fragment extras (prompt_tokens, finish_reasons, node_id) go to extras[index] (an
