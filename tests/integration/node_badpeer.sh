@@ -12,6 +12,12 @@ start_fake liar liar0000000000000000000000000000 1
 liar=$fake_url
 
 start_node A -m "$MODEL" --threads 1 --peer "$liar"
+# The liar must be known (NODE_INFO answered) before the job, or A alone runs it and nothing
+# is there to reject: under a loaded CI machine the first NODE_INFO can time out.
+for i in $(seq 50); do
+	curl -s "${node_url[A]}/v1/nodes" | jq -e '[.nodes[] | select(.self == false and .verified)] | length == 1' >/dev/null 2>&1 && break
+	sleep 0.2
+done
 text='One fine day, a bird sat in a tree.\n\nIt sang a song for the sun.\n\nThen it flew home to its nest.\n\nThe end.'
 params=$(jq -cn --arg t "$(printf "$text")" '{model_name: "stories260K", input_data: $t,
 	num_fragments: 4, max_tokens: 4, temperature: 0}')
