@@ -117,7 +117,8 @@ struct herd_tensor {
 	int64_t ne[4];
 	uint64_t offset;  /* from the start of tensor data */
 	uint64_t nbytes;
-	const void *data; /* inside the read-only mapping */
+	const void *data; /* inside the read-only mapping, or the model's packed copy */
+	bool packed;	  /* data is 16-row interleaved (herd_x16_pack), not the file's rows */
 };
 int64_t herd_gguf_tensor_count(const struct herd_gguf *g);
 const struct herd_tensor *herd_gguf_tensor(const struct herd_gguf *g, int64_t i);

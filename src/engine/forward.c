@@ -18,6 +18,7 @@
 
 #include "limits.h"
 #include "model_int.h"
+#include "quant_int.h"
 
 #define MAX_JOBS 3 /* matrices sharing one input in one phase: Q, K, V */
 
@@ -29,7 +30,8 @@
 
 /* Matrix products are cut into chunks of rows that threads take from a shared counter (a
  * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
- * at least this many rows and a multiple of the 4-row kernel tile; there are about
+ * at least this many rows and a multiple of the 16-row group of a packed matrix (quant_x16.c)
+ * and so of the AVX2 kernels' 4-row tile; there are about
  * CHUNKS_PER_THREAD per thread. */
 #define MIN_CHUNK_ROWS 16
 #define CHUNKS_PER_THREAD 8
@@ -144,7 +146,7 @@ static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *
 		struct mm_job *J = &c->jobs[i];
 		int64_t rows = J->w->ne[1];
 		int64_t cr = (rows + nth * CHUNKS_PER_THREAD - 1) / (nth * CHUNKS_PER_THREAD);
-		cr = cr < MIN_CHUNK_ROWS ? MIN_CHUNK_ROWS : (cr + 3) / 4 * 4;
+		cr = cr < MIN_CHUNK_ROWS ? MIN_CHUNK_ROWS : (cr + 15) / 16 * 16;
 		J->chunk_rows = cr;
 		J->chunk0 = c->n_chunks;
 		c->n_chunks += (rows + cr - 1) / cr;
@@ -220,7 +222,9 @@ static void ph_embed(void *arg, int ith, int nth)
 	split(c->nt, ith, nth, &a, &b);
 	for (int64_t t = a; t < b; t++) {
 		const void *row = (const char *)e->data + (size_t)c->tokens[t] * rb;
-		if (e->type == HERD_TYPE_F32)
+		if (e->packed)
+			herd_x16_row_to_float(e->type, e->data, E, c->tokens[t], c->x + t * E);
+		else if (e->type == HERD_TYPE_F32)
 			memcpy(c->x + t * E, row, rb);
 		else
 			herd_type_ops(e->type)->to_float(row, c->x + t * E, E);
@@ -278,9 +282,13 @@ static void ph_matmul(void *arg, int ith, int nth)
 		const size_t ws = herd_type_row_bytes(J->w->type, n);
 		for (int64_t t0 = 0; t0 < nt; t0 += tile) {
 			const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
-			herd_matmul(J->w->type, J->w->data, ws,
-				    (const char *)J->x + (size_t)t0 * J->x_stride, J->x_stride, n,
-				    tn, r0, r1, J->y + t0 * J->ldy, J->ldy);
+			const void *x = (const char *)J->x + (size_t)t0 * J->x_stride;
+			if (J->w->packed)
+				herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0, r1,
+						J->y + t0 * J->ldy, J->ldy);
+			else
+				herd_matmul(J->w->type, J->w->data, ws, x, J->x_stride, n, tn, r0,
+					    r1, J->y + t0 * J->ldy, J->ldy);
 		}
 	}
 }

@@ -1,15 +1,22 @@
 /* model — loads a GGUF Llama: hyperparameters from the llama.* metadata, every tensor found,
  * shape-checked and type-checked before anything runs.
  *
- * The one thing to know: weights are not copied. Tensors point into the read-only mapping of
- * the file, which lives as long as the model (only non-F32 norm vectors are converted). */
+ * The one thing to know: weights are not copied, with one exception. Tensors point into the
+ * read-only mapping of the file, which lives as long as the model (non-F32 norm vectors are
+ * converted). The exception: on CPUs with AVX-512 VNNI, the Q8_0 and Q4_0 matrices are
+ * rewritten 16 rows interleaved (quant_x16.c) into one buffer of huge pages, and the file's
+ * pages of them are released, so that memory holds them once. That layout, not the file's, is
+ * what lets generation run at the memory's speed. */
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "limits.h"
 #include "model_int.h"
+#include "quant_int.h"
 
 /* herd_fail with a message that quotes the previous one (herd_last_error's buffer would be
  * both source and destination otherwise). */
@@ -284,6 +291,85 @@ static enum herd_err load_tensors(struct herd_model *m, const char *path)
 	return HERD_OK;
 }
 
+/* The matrices a forward pass multiplies by: every layer's 7, then the output. */
+static int matrix_slots(struct herd_model *m, const struct herd_tensor ***slot)
+{
+	int k = 0;
+	for (int32_t l = 0; l < m->info.n_layer; l++) {
+		struct herd_layer *L = &m->layers[l];
+		const struct herd_tensor **s[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+		for (size_t j = 0; j < sizeof s / sizeof *s; j++)
+			slot[k++] = s[j];
+	}
+	slot[k++] = &m->output;
+	return k;
+}
+
+#define HUGE_PAGE (2u << 20)
+
+/* A packed matrix's share of the buffer: whole 64-byte lines, so the next one is aligned. */
+static size_t packed_size(const struct herd_tensor *t)
+{
+	return (herd_x16_bytes(t->type, t->ne[0], t->ne[1]) + 63) / 64 * 64;
+}
+
+/* Packs the matrices herd_x16_packable takes; the model's pointers move to the copies (both
+ * tok_embd and output when they are one tensor). Nothing to do on other CPUs, and a failed
+ * allocation only leaves the file's layout in place. */
+static void pack_matrices(struct herd_model *m)
+{
+	const int n_slots = 7 * m->info.n_layer + 1;
+	const struct herd_tensor ***slot = herd_xcalloc((size_t)n_slots, sizeof *slot);
+	matrix_slots(m, slot);
+	size_t bytes = 0;
+	int n = 0;
+	for (int k = 0; k < n_slots; k++) {
+		const struct herd_tensor *t = *slot[k];
+		if (herd_x16_packable(t->type, t->ne[0], t->ne[1])) {
+			bytes += packed_size(t);
+			n++;
+		}
+	}
+	void *buf = MAP_FAILED;
+	if (n) {
+		bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+		buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (buf == MAP_FAILED) {
+		free(slot);
+		return;
+	}
+	madvise(buf, bytes, MADV_HUGEPAGE); /* fewer TLB misses on the weight stream; advice only */
+	m->pack_buf = buf;
+	m->pack_bytes = bytes;
+	m->packed = herd_xcalloc((size_t)n, sizeof *m->packed);
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	char *dst = buf;
+	n = 0;
+	for (int k = 0; k < n_slots; k++) {
+		const struct herd_tensor *t = *slot[k];
+		if (t->packed || !herd_x16_packable(t->type, t->ne[0], t->ne[1]))
+			continue; /* already packed (a tied output), or not packable */
+		struct herd_tensor *p = &m->packed[n++];
+		*p = *t;
+		herd_x16_pack(t->type, t->data, t->ne[0], t->ne[1], dst);
+		p->data = dst;
+		p->packed = true;
+		dst += packed_size(t);
+		/* the file's whole pages of it leave this process's memory (page cache keeps them) */
+		uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1);
+		uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
+		if (b > a)
+			madvise((void *)a, b - a, MADV_DONTNEED);
+		for (int j = k; j < n_slots; j++)
+			if (*slot[j] == t)
+				*slot[j] = p;
+		if (m->tok_embd == t)
+			m->tok_embd = p;
+	}
+	free(slot);
+}
+
 enum herd_err herd_model_load(const char *path, struct herd_model **out)
 {
 	*out = NULL;
@@ -294,6 +380,7 @@ enum herd_err herd_model_load(const char *path, struct herd_model **out)
 	m->info.file_bytes = herd_gguf_file_size(m->g);
 	if ((e = load_hparams(m, path)) || (e = load_tensors(m, path)))
 		goto out;
+	pack_matrices(m);
 	if ((e = herd_vocab_load(m->g, &m->vocab))) {
 		e = refail(e, path);
 		goto out;
@@ -319,6 +406,9 @@ void herd_model_free(struct herd_model *m)
 	herd_gguf_close(m->g);
 	free(m->layers);
 	free(m->norm_copies);
+	free(m->packed);
+	if (m->pack_buf)
+		munmap(m->pack_buf, m->pack_bytes);
 	free(m->arch);
 	free(m->name);
 	free(m);

@@ -25,6 +25,9 @@ struct herd_model {
 	const float *output_norm;	    /* (n_embd) */
 	struct herd_layer *layers;	    /* (n_layer) */
 	float *norm_copies;		    /* owned: norms converted from non-F32 types */
+	struct herd_tensor *packed;	    /* owned: the packed matrices' descriptions */
+	void *pack_buf;			    /* owned mapping: their data, pack_bytes long */
+	size_t pack_bytes;
 };
 
 /* The model a context runs (forward.c). */

@@ -973,9 +973,6 @@ void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const voi
 	const struct herd_type_ops *ops = herd_type_ops(wtype);
 	HERD_ASSERT(ops && ops->vec_dot);
 	HERD_ASSERT(n % herd_type_block_size(wtype) == 0 && r0 <= r1);
-	if (nt == 1 && herd_avx512_enabled() &&
-	    herd_avx512_matvec(wtype, w, w_stride, x, n, r0, r1, y))
-		return; /* generation: one token */
 	if (herd_simd_enabled() && herd_avx2_matmul(wtype, w, w_stride, x, x_stride, n, nt, r0, r1, y, ldy))
 		return;
 	matmul_ref(ops, w, w_stride, x, x_stride, n, nt, r0, r1, y, ldy);

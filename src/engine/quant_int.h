@@ -129,13 +129,25 @@ bool herd_avx2_matmul(enum herd_type wtype, const void *w, size_t w_stride, cons
 /* Whether the running CPU has AVX2, FMA and F16C (and HERD_NO_SIMD is not set). */
 bool herd_simd_enabled(void);
 
-/* ---- AVX-512 VNNI matrix-vector product (quant_avx512.c) ---- */
-/* Whether the CPU has AVX-512 F/BW/VL/VNNI besides herd_simd_enabled(). */
+/* ---- 16-row interleaved Q8_0 / Q4_0 matrices for AVX-512 VNNI (quant_x16.c) ---- */
+/* Whether the CPU has AVX-512 F/BW/VL/VNNI besides herd_simd_enabled(), and HERD_NO_AVX512 is
+ * not set. */
 bool herd_avx512_enabled(void);
-/* y[r] = row r of w . x for r in [r0, r1), x one token of Q8_0 blocks; false (nothing
- * written) when there is no kernel for wtype (Q8_0, Q4_0) or n / 32 is odd. Call only when
- * herd_avx512_enabled(). */
-bool herd_avx512_matvec(enum herd_type wtype, const void *w, size_t w_stride, const void *x,
-			int64_t n, int64_t r0, int64_t r1, float *y);
+/* Most blocks per row the kernel takes (n <= 32768): its per-token scratch is sized by it. */
+#define HERD_X16_MAX_BLOCKS 1024
+/* Whether herd_x16_pack takes a matrix of `rows` rows of n elements of type t: Q8_0 or Q4_0,
+ * rows a multiple of 16, n / 32 <= HERD_X16_MAX_BLOCKS, and herd_avx512_enabled(). */
+bool herd_x16_packable(enum herd_type t, int64_t n, int64_t rows);
+/* Bytes of the packed matrix: the file's, plus 32 per 16 rows when n / 32 is odd. */
+size_t herd_x16_bytes(enum herd_type t, int64_t n, int64_t rows);
+/* Writes the packable matrix src (rows back to back, as in a GGUF file) interleaved into dst,
+ * herd_x16_bytes long and 64-byte aligned. */
+void herd_x16_pack(enum herd_type t, const void *src, int64_t n, int64_t rows, void *dst);
+/* Row `row` of a packed matrix as n floats (what to_float gives for the file's row). */
+void herd_x16_row_to_float(enum herd_type t, const void *w, int64_t n, int64_t row, float *dst);
+/* herd_matmul for a packed matrix w: y[t * ldy + r] = row r . token t for r in [r0, r1), which
+ * must be multiples of 16, and t < nt; x holds nt rows of Q8_0 blocks x_stride apart. */
+void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, size_t x_stride,
+		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
 
 #endif

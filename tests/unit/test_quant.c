@@ -475,46 +475,90 @@ static void matmul_matches_vec_dot(void **state)
 	}
 }
 
-/* The AVX-512 VNNI matrix-vector product gives the AVX2 kernel's bits exactly (so generation
- * and prompt batches agree to the bit whichever kernel runs), on row ranges off the 4-row tile
- * edge and widths of 1, 2 and 33 block pairs; an odd block count is refused, untouched. */
-static void avx512_matvec_matches_avx2_bits(void **state)
+/* The 16-row interleaved kernel (quant_x16.c): a packed matrix's rows come back exactly as the
+ * file's (row_to_float = to_float); its product equals the reference vec_dot within
+ * 1e-5 * sum|w x| (exact integer sums per block, float sums in another order), on widths of
+ * 1, 3 and 65 blocks and 48 rows in group-aligned ranges; every token of a batch gets the bits
+ * the same token gets alone (a prompt's logits equal generation's); rows and tokens outside the
+ * ranges stay untouched. Only Q8_0 and Q4_0 with whole groups of 16 rows are packable. */
+static void x16_matmul_matches_reference(void **state)
 {
 	(void)state;
 	if (!herd_avx512_enabled())
 		skip();
 	static const enum herd_type types[] = {HERD_TYPE_Q8_0, HERD_TYPE_Q4_0};
-	static const int64_t widths[] = {64, 128, 66 * 32};
-	static const int64_t ranges[][2] = {{0, 13}, {1, 12}, {3, 10}, {5, 6}, {7, 7}};
-	const int64_t rows = 13;
-	rng_state = 512;
+	static const int64_t widths[] = {32, 96, 65 * 32};
+	static const int64_t ranges[][2] = {{0, 48}, {16, 32}, {32, 48}, {16, 16}};
+	const int64_t rows = 48, ldy = rows + 5;
+	const int max_nt = 9;
+	rng_state = 1616;
 	for (size_t ti = 0; ti < 2; ti++) {
 		enum herd_type t = types[ti];
 		const struct herd_type_ops *ref = herd_type_ops_ref(t);
 		for (size_t wi = 0; wi < 3; wi++) {
-			int64_t n = widths[wi];
-			size_t ws = herd_type_row_bytes(t, n) + 6;
-			char *w = calloc(rows, ws), *x = calloc(1, herd_type_row_bytes(HERD_TYPE_Q8_0, n));
+			const int64_t n = widths[wi];
+			const size_t ws = herd_type_row_bytes(t, n), xs = herd_type_row_bytes(HERD_TYPE_Q8_0, n) + 3;
+			assert_true(herd_x16_packable(t, n, rows));
+			char *w = malloc(ws * rows), *x = malloc(xs * max_nt);
+			void *p = aligned_alloc(64, (herd_x16_bytes(t, n, rows) + 63) / 64 * 64);
 			for (int64_t r = 0; r < rows; r++)
 				fill_row(t, ref, w + r * ws, n, 0.1f);
-			fill_row(HERD_TYPE_Q8_0, herd_type_ops_ref(HERD_TYPE_Q8_0), x, n, 2.0f);
-			for (int rg = 0; rg < 5; rg++) {
-				int64_t r0 = ranges[rg][0], r1 = ranges[rg][1];
-				float got[16], want[16];
-				for (int k = 0; k < 16; k++)
-					got[k] = want[k] = -12345.0f;
-				assert_true(herd_avx512_matvec(t, w, ws, x, n, r0, r1, got));
-				assert_true(herd_avx2_matmul(t, w, ws, x, 0, n, 1, r0, r1, want, 16));
-				assert_memory_equal(got, want, sizeof got);
+			for (int k = 0; k < max_nt; k++)
+				fill_row(HERD_TYPE_Q8_0, herd_type_ops_ref(HERD_TYPE_Q8_0), x + k * xs, n, 2.0f);
+			herd_x16_pack(t, w, n, rows, p);
+
+			float *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+			for (int64_t r = 0; r < rows; r++) {
+				herd_x16_row_to_float(t, p, n, r, got);
+				ref->to_float(w + r * ws, want, n);
+				for (int64_t k = 0; k < n; k++)
+					assert_true(got[k] == want[k]); /* -0 == +0: the reference adds m = 0 */
 			}
+			free(got);
+			free(want);
+
+			float *y = malloc(max_nt * ldy * sizeof *y), *alone = malloc(ldy * sizeof *alone);
+			for (int rg = 0; rg < 4; rg++) {
+				const int64_t r0 = ranges[rg][0], r1 = ranges[rg][1];
+				for (int nt = 1; nt <= max_nt; nt++) {
+					for (int64_t k = 0; k < max_nt * ldy; k++)
+						y[k] = -12345.0f;
+					herd_x16_matmul(t, p, n, x, xs, nt, r0, r1, y, ldy);
+					for (int k = 0; k < max_nt; k++) {
+						for (int64_t k2 = 0; k2 < ldy; k2++)
+							alone[k2] = -12345.0f;
+						if (k < nt)
+							herd_x16_matmul(t, p, n, x + k * xs, xs, 1, r0, r1, alone, ldy);
+						for (int64_t r = 0; r < ldy; r++) {
+							float v = y[k * ldy + r];
+							assert_memory_equal(&v, &alone[r], sizeof v);
+							if (k >= nt || r < r0 || r >= r1) {
+								assert_true(v == -12345.0f);
+								continue;
+							}
+							double mag;
+							ref_dot_dequantized(ref, w + r * ws, x + k * xs, n, &mag);
+							float r_ref = ref->vec_dot(n, w + r * ws, x + k * xs);
+							if (fabs(v - r_ref) > 1e-5 * mag + 1e-30)
+								fail_msg("%s n=%lld nt=%d rows %lld..%lld: y[%d][%lld] = %g, want %g",
+									 herd_type_name(t), (long long)n, nt, (long long)r0,
+									 (long long)r1, k, (long long)r, v, r_ref);
+						}
+					}
+				}
+			}
+			free(y);
+			free(alone);
 			free(w);
 			free(x);
+			free(p);
 		}
-		float y = -1;
-		char blocks[3 * 34] = {0};
-		assert_false(herd_avx512_matvec(t, blocks, 0, blocks, 3 * 32, 0, 1, &y));
-		assert_true(y == -1);
 	}
+	assert_false(herd_x16_packable(HERD_TYPE_Q8_0, 64, 40));
+	assert_false(herd_x16_packable(HERD_TYPE_Q4_0, 64, 8));
+	assert_false(herd_x16_packable(HERD_TYPE_Q5_0, 64, 16));
+	assert_false(herd_x16_packable(HERD_TYPE_F16, 64, 16));
+	assert_false(herd_x16_packable(HERD_TYPE_Q8_0, 32 * (HERD_X16_MAX_BLOCKS + 1), 16));
 }
 
 /* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
@@ -556,6 +600,6 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(simd_vec_dot_matches_reference),
 	cmocka_unit_test(simd_quantizers_match_reference),
 	cmocka_unit_test(matmul_matches_vec_dot),
-	cmocka_unit_test(avx512_matvec_matches_avx2_bits),
+	cmocka_unit_test(x16_matmul_matches_reference),
 	cmocka_unit_test(no_simd_env_forces_reference),
 }))
