@@ -30,10 +30,10 @@
 
 /* Matrix products are cut into chunks of rows that threads take from a shared counter (a
  * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
- * at least this many rows and a multiple of the 16-row group of a packed matrix (quant_x16.c)
- * and so of the AVX2 kernels' 4-row tile; there are about
+ * a multiple of the 64 rows (4 groups of 16) that the packed matrices' generation kernel takes
+ * at once (quant_x16.c), and so of the AVX2 kernels' 4-row tile; there are about
  * CHUNKS_PER_THREAD per thread. */
-#define MIN_CHUNK_ROWS 16
+#define CHUNK_ROWS 64
 #define CHUNKS_PER_THREAD 8
 /* Prompt processing reads the converted activations once per chunk of rows: they are taken in
  * tiles of at most this many bytes (a multiple of 4 tokens) so that a tile and the chunk's
@@ -146,7 +146,7 @@ static void plan(struct herd_ctx *c, const struct herd_tensor *const *w, float *
 		struct mm_job *J = &c->jobs[i];
 		int64_t rows = J->w->ne[1];
 		int64_t cr = (rows + nth * CHUNKS_PER_THREAD - 1) / (nth * CHUNKS_PER_THREAD);
-		cr = cr < MIN_CHUNK_ROWS ? MIN_CHUNK_ROWS : (cr + 15) / 16 * 16;
+		cr = (cr + CHUNK_ROWS - 1) / CHUNK_ROWS * CHUNK_ROWS;
 		J->chunk_rows = cr;
 		J->chunk0 = c->n_chunks;
 		c->n_chunks += (rows + cr - 1) / cr;

@@ -31,10 +31,10 @@
 
 #define G 16	       /* rows per group: the int32 lanes of a 512-bit register */
 #define TT 4	       /* tokens per pass over a group's blocks (prompt processing) */
-/* Software prefetch this many bytes ahead of the weight reads (the hardware's prefetchers
- * alone, or 1-2 KB ahead, left one thread at 16-21 GB/s here; 8 KB gave 20-24 on a 1 GB
- * matrix, medians of 11 runs; the scale stream is left to the hardware). */
-#define PREFETCH 8192
+/* Software prefetch this many bytes ahead in each group's weights (the hardware's prefetchers
+ * alone left one thread some 10-20% slower here; with 4 groups in flight, 1-4 KB ahead were
+ * alike within the noise, 16 KB slower; the scales' stream is left to the hardware). */
+#define PREFETCH 2048
 
 bool herd_avx512_enabled(void)
 {
@@ -153,84 +153,137 @@ INLINE __m512i bcast4(const int8_t *p)
 	return _mm512_set1_epi32(v);
 }
 
-/* Which activation elements register m of a block pairs with (its first of 4): Q8_0's register
- * k holds elements 4k..; Q4_0 unpacks register k into its low (4k..) and high (16+4k..) nibbles. */
+/* Register pair k (0..3) of block i of a group, as unsigned weights: Q8_0's are two stored
+ * registers (elements 8k.. and 8k+4..); Q4_0's one register's low nibbles (elements 4k..) and
+ * its high ones, masked but not shifted (16 x the nibble, elements 16+4k..: their sum is
+ * shifted back once per block instead). elems[2k], elems[2k+1]: those first elements. */
+INLINE void pair_q8_0(const uint8_t *q, int k, __m512i *a, __m512i *b)
+{
+	*a = _mm512_load_si512(q + 128 * k);
+	*b = _mm512_load_si512(q + 128 * k + 64);
+}
+
+INLINE void pair_q4_0(const uint8_t *q, int k, __m512i *a, __m512i *b)
+{
+	const __m512i lo = _mm512_set1_epi8(0x0F), v = _mm512_load_si512(q + 64 * k);
+	*a = _mm512_and_si512(v, lo);
+	*b = _mm512_andnot_si512(lo, v);
+}
+
 static const int q8_0_elems[8] = {0, 4, 8, 12, 16, 20, 24, 28};
 static const int q4_0_elems[8] = {0, 16, 4, 20, 8, 24, 12, 28};
 
-/* acc[t] += (16 rows of block i) . (token t's block i) for t < nt: u holds the block's 8
- * registers of unsigned weights, dw the 16 rows' scales. Two chains of products, so that each
- * waits for the other's latency. */
-INLINE void block_tokens(const __m512i *u, const int *elems, int s1_shift, __m512 dw, int64_t i, int nt,
-			 const struct block_q8_0 *const *x, const struct xblock *xb, __m512 *acc)
+INLINE void prefetch_block(const uint8_t *q, size_t qb)
 {
-	_Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
-		const int8_t *qs = x[t][i].qs;
-		__m512i s0 = _mm512_set1_epi32(xb[t].start[i]), s1 = _mm512_setzero_si512();
-		_Pragma("GCC unroll 4") for (int m = 0; m < 8; m += 2) {
-			s0 = _mm512_dpbusd_epi32(s0, u[m], bcast4(qs + elems[m]));
-			s1 = _mm512_dpbusd_epi32(s1, u[m + 1], bcast4(qs + elems[m + 1]));
-		}
-		if (s1_shift)
-			s1 = _mm512_srai_epi32(s1, s1_shift);
-		__m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xb[t].d[i]));
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
-	}
+	for (size_t k = 0; k < qb; k += 64)
+		_mm_prefetch((const char *)q + PREFETCH + k, _MM_HINT_T0);
 }
 
-/* The 8 unsigned-weight registers of block i of a group. */
-INLINE void unpack_q8_0(const uint8_t *q, __m512i *u)
+/* How every kernel ends a block: the two integer chains (s1 shifted back for Q4_0) to float,
+ * times d_w x d_x, into acc. One definition, so that all kernels give the same bits. */
+INLINE __m512 finish(__m512 acc, __m512i s0, __m512i s1, int shift, __m512 dw, float dx)
 {
-	_Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-		_mm_prefetch((const char *)q + PREFETCH + 64 * k, _MM_HINT_T0);
-		u[k] = _mm512_load_si512(q + 64 * k);
-	}
+	if (shift)
+		s1 = _mm512_srai_epi32(s1, shift);
+	return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+			       _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
 }
 
-INLINE void unpack_q4_0(const uint8_t *q, __m512i *u)
+INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 {
-	const __m512i lo = _mm512_set1_epi8(0x0F);
-	_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-		_mm_prefetch((const char *)q + PREFETCH + 64 * k, _MM_HINT_T0);
-		__m512i v = _mm512_load_si512(q + 64 * k);
-		u[2 * k] = _mm512_and_si512(v, lo);
-		u[2 * k + 1] = _mm512_andnot_si512(lo, v); /* 16 x the high nibble: no shift */
-	}
+	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(q + (size_t)nb * qb) + i));
 }
 
-/* One group's 16 rows against NT tokens: y[t][0..15]. One function per NT, so that the
- * accumulators stay in registers. */
-#define DEF_GROUP(name, T, SHIFT, NT)                                                                        \
-	static void group_##name##_##NT(const uint8_t *q, int64_t nb,                             \
-					const struct block_q8_0 *const *x, const struct xblock *xb, \
-					float *const *y)                                           \
+/* Generation: NG groups (gb bytes apart) against one token, y[0 .. 16 NG). The activation
+ * bytes are broadcast once for all NG groups, and NG streams of weights are in flight at once:
+ * 4 groups ran 1 GB of Q8_0 at 26-31 GB/s on one thread here, 1 group at 21-24. */
+#define DEF_ROWS(name, T, SHIFT, NG)                                                               \
+	static void rows_##name##_##NG(const uint8_t *q, size_t gb, int64_t nb,                    \
+				       const struct block_q8_0 *x, const struct xblock *xb, float *y) \
 	{                                                                                          \
-		const size_t qb = group_block_q(T);                                 \
-		const herd_half *d = (const herd_half *)(q + (size_t)nb * qb);                     \
-		__m512 acc[NT];                                                                    \
-		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)                               \
-			acc[t] = _mm512_setzero_ps();                                              \
+		const size_t qb = group_block_q(T);                                                \
+		__m512 acc[NG];                                                                    \
+		_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) acc[g] = _mm512_setzero_ps(); \
 		for (int64_t i = 0; i < nb; i++) {                                                 \
+			const int8_t *qs = x[i].qs;                                                \
+			__m512i s0[NG], s1[NG];                                                    \
+			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) {                     \
+				prefetch_block(q + g * gb + (size_t)i * qb, qb);                   \
+				s0[g] = _mm512_set1_epi32(xb->start[i]);                           \
+				s1[g] = _mm512_setzero_si512();                                    \
+			}                                                                          \
+			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                      \
+				const __m512i b0 = bcast4(qs + name##_elems[2 * k]),               \
+					      b1 = bcast4(qs + name##_elems[2 * k + 1]);           \
+				_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) {             \
+					__m512i a, b;                                              \
+					pair_##name(q + g * gb + (size_t)i * qb, k, &a, &b);       \
+					s0[g] = _mm512_dpbusd_epi32(s0[g], a, b0);                 \
+					s1[g] = _mm512_dpbusd_epi32(s1[g], b, b1);                 \
+				}                                                                  \
+			}                                                                          \
+			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) acc[g] =              \
+			    finish(acc[g], s0[g], s1[g], SHIFT, scales(q + g * gb, nb, qb, i), xb->d[i]); \
+		}                                                                                  \
+		_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++)                               \
+			_mm512_storeu_ps(y + G * g, acc[g]);                                       \
+	}
+
+/* Prompts: one group against NT tokens, y[t][0..15]: the group's block is loaded once for
+ * all NT tokens. One function per NT, so that the accumulators stay in registers. */
+#define DEF_TOKENS(name, T, SHIFT, NT)                                                             \
+	static void tokens_##name##_##NT(const uint8_t *q, int64_t nb,                             \
+					 const struct block_q8_0 *const *x, const struct xblock *xb, \
+					 float *const *y)                                          \
+	{                                                                                          \
+		const size_t qb = group_block_q(T);                                                \
+		__m512 acc[NT];                                                                    \
+		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps(); \
+		for (int64_t i = 0; i < nb; i++) {                                                 \
+			const uint8_t *qi = q + (size_t)i * qb;                                    \
+			prefetch_block(qi, qb);                                                    \
 			__m512i u[8];                                                              \
-			unpack_##name(q + (size_t)i * qb, u);                                      \
-			__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d + i * G))); \
-			block_tokens(u, name##_elems, SHIFT, dw, i, NT, x, xb, acc);                      \
+			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
+				pair_##name(qi, k, &u[2 * k], &u[2 * k + 1]);                      \
+			const __m512 dw = scales(q, nb, qb, i);                                    \
+			_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                     \
+				const int8_t *qs = x[t][i].qs;                                     \
+				__m512i s0 = _mm512_set1_epi32(xb[t].start[i]),                    \
+					s1 = _mm512_setzero_si512();                               \
+				_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {              \
+					s0 = _mm512_dpbusd_epi32(s0, u[2 * k],                     \
+								 bcast4(qs + name##_elems[2 * k])); \
+					s1 = _mm512_dpbusd_epi32(                                  \
+					    s1, u[2 * k + 1], bcast4(qs + name##_elems[2 * k + 1])); \
+				}                                                                  \
+				acc[t] = finish(acc[t], s0, s1, SHIFT, dw, xb[t].d[i]);            \
+			}                                                                          \
 		}                                                                                  \
 		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)                               \
 			_mm512_storeu_ps(y[t], acc[t]);                                            \
 	}
-#define DEF_GROUPS(name, T, SHIFT)                                                                 \
-	DEF_GROUP(name, T, SHIFT, 1)                                                               \
-	DEF_GROUP(name, T, SHIFT, 2)                                                               \
-	DEF_GROUP(name, T, SHIFT, 3)                                                               \
-	DEF_GROUP(name, T, SHIFT, 4)                                                               \
-	static void (*const groups_##name[TT + 1])(const uint8_t *, int64_t,                       \
-						   const struct block_q8_0 *const *,               \
-						   const struct xblock *, float *const *) = {      \
-	    NULL, group_##name##_1, group_##name##_2, group_##name##_3, group_##name##_4};
 
-DEF_GROUPS(q8_0, HERD_TYPE_Q8_0, 0)
-DEF_GROUPS(q4_0, HERD_TYPE_Q4_0, 4)
+#define DEF_KERNELS(name, T, SHIFT)                                                                \
+	DEF_ROWS(name, T, SHIFT, 1)                                                                \
+	DEF_ROWS(name, T, SHIFT, 4)                                                                \
+	DEF_TOKENS(name, T, SHIFT, 2)                                                              \
+	DEF_TOKENS(name, T, SHIFT, 3)                                                              \
+	DEF_TOKENS(name, T, SHIFT, 4)                                                              \
+	static const struct kernels kernels_##name = {                                             \
+	    rows_##name##_1, rows_##name##_4, {NULL, NULL, tokens_##name##_2, tokens_##name##_3,   \
+					     tokens_##name##_4}};
+
+struct kernels {
+	void (*rows1)(const uint8_t *, size_t, int64_t, const struct block_q8_0 *,
+		      const struct xblock *, float *);
+	void (*rows4)(const uint8_t *, size_t, int64_t, const struct block_q8_0 *,
+		      const struct xblock *, float *);
+	void (*tokens[TT + 1])(const uint8_t *, int64_t, const struct block_q8_0 *const *,
+			       const struct xblock *, float *const *);
+};
+
+DEF_KERNELS(q8_0, HERD_TYPE_Q8_0, 0)
+DEF_KERNELS(q4_0, HERD_TYPE_Q4_0, 4)
 
 void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, size_t x_stride,
 		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy)
@@ -238,6 +291,8 @@ void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, 
 	HERD_ASSERT(r0 % G == 0 && r1 % G == 0 && n % QK == 0 && n / QK <= HERD_X16_MAX_BLOCKS);
 	const int64_t nb = n / QK;
 	const size_t gb = group_bytes(t, nb);
+	const struct kernels *K = t == HERD_TYPE_Q8_0 ? &kernels_q8_0 : &kernels_q4_0;
+	const uint8_t *q0 = w;
 	struct xblock xb[TT];
 	for (int64_t t0 = 0; t0 < nt; t0 += TT) {
 		const int tn = (int)(nt - t0 < TT ? nt - t0 : TT);
@@ -246,12 +301,19 @@ void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, 
 			xt[k] = (const struct block_q8_0 *)((const char *)x + (size_t)(t0 + k) * x_stride);
 			prepare(xt[k], nb, t == HERD_TYPE_Q8_0 ? 0x80 : 8, &xb[k]);
 		}
+		if (tn == 1) {
+			int64_t r = r0;
+			for (; r + 4 * G <= r1; r += 4 * G)
+				K->rows4(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0], y + t0 * ldy + r);
+			for (; r < r1; r += G)
+				K->rows1(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0], y + t0 * ldy + r);
+			continue;
+		}
 		for (int64_t r = r0; r < r1; r += G) {
-			const uint8_t *q = (const uint8_t *)w + (size_t)(r / G) * gb;
 			float *yt[TT];
 			for (int k = 0; k < tn; k++)
 				yt[k] = y + (t0 + k) * ldy + r;
-			(t == HERD_TYPE_Q8_0 ? groups_q8_0 : groups_q4_0)[tn](q, nb, xt, xb, yt);
+			K->tokens[tn](q0 + (size_t)(r / G) * gb, nb, xt, xb, yt);
 		}
 	}
 }

@@ -478,7 +478,7 @@ static void matmul_matches_vec_dot(void **state)
 /* The 16-row interleaved kernel (quant_x16.c): a packed matrix's rows come back exactly as the
  * file's (row_to_float = to_float); its product equals the reference vec_dot within
  * 1e-5 * sum|w x| (exact integer sums per block, float sums in another order), on widths of
- * 1, 3 and 65 blocks and 48 rows in group-aligned ranges; every token of a batch gets the bits
+ * 1, 3 and 65 blocks and 80 rows in group-aligned ranges; every token of a batch gets the bits
  * the same token gets alone (a prompt's logits equal generation's); rows and tokens outside the
  * ranges stay untouched. Only Q8_0 and Q4_0 with whole groups of 16 rows are packable. */
 static void x16_matmul_matches_reference(void **state)
@@ -488,8 +488,8 @@ static void x16_matmul_matches_reference(void **state)
 		skip();
 	static const enum herd_type types[] = {HERD_TYPE_Q8_0, HERD_TYPE_Q4_0};
 	static const int64_t widths[] = {32, 96, 65 * 32};
-	static const int64_t ranges[][2] = {{0, 48}, {16, 32}, {32, 48}, {16, 16}};
-	const int64_t rows = 48, ldy = rows + 5;
+	static const int64_t ranges[][2] = {{0, 80}, {16, 80}, {32, 48}, {16, 16}};
+	const int64_t rows = 80, ldy = rows + 5; /* 5 groups: one pass of 4 and a single */
 	const int max_nt = 9;
 	rng_state = 1616;
 	for (size_t ti = 0; ti < 2; ti++) {
