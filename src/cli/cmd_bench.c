@@ -96,6 +96,20 @@ static double measure_membw(struct herd_pool *pool)
 	return stats(gbs, 5).med;
 }
 
+/* Peak resident memory of this process so far in bytes (VmHWM), 0 when unknown. */
+static uint64_t peak_rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	uint64_t kib = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kib = strtoull(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kib * 1024;
+}
+
 int herd_cmd_bench(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -179,6 +193,10 @@ int herd_cmd_bench(int argc, char **argv)
 	}
 	struct stat3 sp = stats(pp, reps), sg = stats(tg, reps);
 	double gbs = sg.med * (double)info->weight_bytes / 1e9;
+	/* before the bandwidth buffer: the model, its K and V caches (floats) and the rest */
+	const uint64_t rss = peak_rss_bytes(),
+		       kv = 2ull * (uint64_t)info->n_layer * (uint64_t)herd_ctx_n_ctx(c) *
+			    (uint64_t)(info->n_embd / info->n_head * info->n_head_kv) * sizeof(float);
 	double bw = 0;
 	if (membw) {
 		struct herd_pool *pool = herd_pool_new(n_threads);
@@ -193,6 +211,8 @@ int herd_cmd_bench(int argc, char **argv)
 				      sp.med, "min", sp.min, "max", sp.max, "tg_tok_s", "median", sg.med, "min",
 				      sg.min, "max", sg.max, "weight_bytes_per_token", (json_int_t)info->weight_bytes,
 				      "tg_gb_s", gbs);
+		json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)rss));
+		json_object_set_new(o, "kv_cache_bytes", json_integer((json_int_t)kv));
 		if (membw) {
 			json_object_set_new(o, "membw_gb_s", json_real(bw));
 			json_object_set_new(o, "tg_share_of_membw", json_real(gbs / bw));
@@ -206,6 +226,9 @@ int herd_cmd_bench(int argc, char **argv)
 		printf("prompt     %6.1f tok/s  (pp%d; min %.1f, max %.1f)\n", sp.med, n_prompt, sp.min, sp.max);
 		printf("generate   %6.1f tok/s  (tg%d; min %.1f, max %.1f)\n", sg.med, n_gen, sg.min, sg.max);
 		printf("weights    %.1f MB read per token, %.2f GB/s\n", info->weight_bytes / 1e6, gbs);
+		printf("memory     %.1f MB peak resident: file %.1f MB + KV cache %.1f MB + %.1f MB\n",
+		       rss / 1e6, info->file_bytes / 1e6, kv / 1e6,
+		       ((double)rss - (double)info->file_bytes - (double)kv) / 1e6);
 		if (membw)
 			printf("membw      %.2f GB/s read; generation at %.0f%% of it\n", bw, 100 * gbs / bw);
 	}

@@ -306,6 +306,7 @@ static int matrix_slots(struct herd_model *m, const struct herd_tensor ***slot)
 }
 
 #define HUGE_PAGE (2u << 20)
+#define PACK_SLICE_BYTES (1u << 20) /* of the file's rows packed before their pages are released */
 
 /* A packed matrix's share of the buffer: whole 64-byte lines, so the next one is aligned. */
 static size_t packed_size(const struct herd_tensor *t)
@@ -352,15 +353,23 @@ static void pack_matrices(struct herd_model *m)
 			continue; /* already packed (a tied output), or not packable */
 		struct herd_tensor *p = &m->packed[n++];
 		*p = *t;
-		herd_x16_pack(t->type, t->data, t->ne[0], t->ne[1], dst);
 		p->data = dst;
 		p->packed = true;
+		/* in slices, each slice's whole file pages leaving this process's memory (the page
+		 * cache keeps them) once packed: resident memory never holds a matrix twice */
+		const int64_t ne0 = t->ne[0], rows = t->ne[1];
+		const size_t rb = herd_type_row_bytes(t->type, ne0);
+		const int64_t slice = PACK_SLICE_BYTES / (16 * rb) * 16 + 16;
+		for (int64_t r = 0; r < rows; r += slice) {
+			const int64_t nr = rows - r < slice ? rows - r : slice;
+			const char *src = (const char *)t->data + (size_t)r * rb;
+			herd_x16_pack(t->type, src, ne0, nr, dst + herd_x16_bytes(t->type, ne0, r));
+			uintptr_t a = ((uintptr_t)src + page - 1) & ~(page - 1);
+			uintptr_t b = ((uintptr_t)src + (size_t)nr * rb) & ~(page - 1);
+			if (b > a)
+				madvise((void *)a, b - a, MADV_DONTNEED);
+		}
 		dst += packed_size(t);
-		/* the file's whole pages of it leave this process's memory (page cache keeps them) */
-		uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1);
-		uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
-		if (b > a)
-			madvise((void *)a, b - a, MADV_DONTNEED);
 		for (int j = k; j < n_slots; j++)
 			if (*slot[j] == t)
 				*slot[j] = p;

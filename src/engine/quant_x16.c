@@ -74,30 +74,25 @@ bool herd_x16_packable(enum herd_type t, int64_t n, int64_t rows)
 
 void herd_x16_pack(enum herd_type t, const void *src, int64_t n, int64_t rows, void *dst)
 {
+	/* both block types are {fp16 d; bytes qs[]}: d at offset 0, qs right after it */
 	const int64_t nb = n / QK;
-	const size_t qb = group_block_q(t), bb = t == HERD_TYPE_Q8_0 ? sizeof(struct block_q8_0)
-								    : sizeof(struct block_q4_0);
+	const size_t qb = group_block_q(t), bb = sizeof(herd_half) + qb / G;
 	const size_t row_bytes = (size_t)nb * bb, gb = group_bytes(t, nb);
-	const int K = (int)(qb / (G * 4));
+	const uint32_t flip = t == HERD_TYPE_Q8_0 ? 0x80808080u : 0; /* Q8_0: w + 128 */
 	for (int64_t g = 0; g < rows / G; g++) {
 		uint8_t *q = (uint8_t *)dst + (size_t)g * gb;
 		herd_half *d = (herd_half *)(q + (size_t)nb * qb);
 		for (int r = 0; r < G; r++) {
-			const char *row = (const char *)src + (size_t)(g * G + r) * row_bytes;
+			const uint8_t *row = (const uint8_t *)src + (size_t)(g * G + r) * row_bytes;
 			for (int64_t i = 0; i < nb; i++) {
-				const char *b = row + (size_t)i * bb;
-				const uint8_t *qs;
-				if (t == HERD_TYPE_Q8_0) {
-					d[i * G + r] = ((const struct block_q8_0 *)b)->d;
-					qs = (const uint8_t *)((const struct block_q8_0 *)b)->qs;
-				} else {
-					d[i * G + r] = ((const struct block_q4_0 *)b)->d;
-					qs = ((const struct block_q4_0 *)b)->qs;
+				const uint8_t *b = row + (size_t)i * bb;
+				memcpy(&d[i * G + r], b, sizeof(herd_half));
+				for (size_t k = 0; k < qb / (G * 4); k++) {
+					uint32_t v;
+					memcpy(&v, b + sizeof(herd_half) + 4 * k, 4);
+					v ^= flip;
+					memcpy(q + (size_t)i * qb + (k * G + (size_t)r) * 4, &v, 4);
 				}
-				for (int k = 0; k < K; k++)
-					for (int j = 0; j < 4; j++)
-						q[(size_t)i * qb + (size_t)(k * G + r) * 4 + (size_t)j] =
-						    t == HERD_TYPE_Q8_0 ? qs[4 * k + j] ^ 0x80 : qs[4 * k + j];
 			}
 		}
 	}
