@@ -16,7 +16,8 @@
  *                            aligned: the file's size, plus 32 bytes a group when nb is odd
  * where q[i][k][r] holds row r's bytes 4k..4k+3 of block i. Q4_0's byte j holds element j in its
  * low nibble and element j + 16 in its high one (as in the file), so register k gives elements
- * 4k..4k+3 through "& 0x0F" and 16+4k.. through ">> 4". VPDPBUSD multiplies unsigned by signed
+ * 4k..4k+3 through "& 0x0F" and 16+4k.. through "& 0xF0" (16 times the nibble: that block sum is
+ * shifted back once, cheaper than shifting every byte). VPDPBUSD multiplies unsigned by signed
  * bytes: Q8_0 weights are stored as w ^ 0x80 = w + 128 (Q4_0 nibbles u = w + 8 already are
  * unsigned), and the sum starts at -offset * sum(x) so that it ends as sum(w x).
  *
@@ -29,8 +30,8 @@
 
 #include "quant_simd.h"
 
-#define G 16	       /* rows per group: the int32 lanes of a 512-bit register */
-#define TT 4	       /* tokens per pass over a group's blocks (prompt processing) */
+#define G 16 /* rows per group: the int32 lanes of a 512-bit register */
+#define TT 4 /* tokens per pass over a group's blocks (prompt processing) */
 /* Software prefetch this many bytes ahead in each group's weights (the hardware's prefetchers
  * alone left one thread some 10-20% slower here; with 4 groups in flight, 1-4 KB ahead were
  * alike within the noise, 16 KB slower; the scales' stream is left to the hardware). */
@@ -133,7 +134,8 @@ static void prepare(const struct block_q8_0 *x, int64_t nb, int off, struct xblo
 	for (int64_t i = 0; i < nb; i++) {
 		__m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), offv,
 						_mm256_loadu_si256((const __m256i *)x[i].qs));
-		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+		__m128i h =
+		    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
 		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
 		o->start[i] = -_mm_cvtsi128_si32(h);
@@ -194,7 +196,8 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
  * 4 groups ran 1 GB of Q8_0 at 26-31 GB/s on one thread here, 1 group at 21-24. */
 #define DEF_ROWS(name, T, SHIFT, NG)                                                               \
 	static void rows_##name##_##NG(const uint8_t *q, size_t gb, int64_t nb,                    \
-				       const struct block_q8_0 *x, const struct xblock *xb, float *y) \
+				       const struct block_q8_0 *x, const struct xblock *xb,        \
+				       float *y)                                                   \
 	{                                                                                          \
 		const size_t qb = group_block_q(T);                                                \
 		__m512 acc[NG];                                                                    \
@@ -202,34 +205,37 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 		for (int64_t i = 0; i < nb; i++) {                                                 \
 			const int8_t *qs = x[i].qs;                                                \
 			__m512i s0[NG], s1[NG];                                                    \
-			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) {                     \
+			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++)                       \
+			{                                                                          \
 				prefetch_block(q + g * gb + (size_t)i * qb, qb);                   \
 				s0[g] = _mm512_set1_epi32(xb->start[i]);                           \
 				s1[g] = _mm512_setzero_si512();                                    \
 			}                                                                          \
-			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                      \
+			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
+			{                                                                          \
 				const __m512i b0 = bcast4(qs + name##_elems[2 * k]),               \
 					      b1 = bcast4(qs + name##_elems[2 * k + 1]);           \
-				_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) {             \
+				_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++)               \
+				{                                                                  \
 					__m512i a, b;                                              \
 					pair_##name(q + g * gb + (size_t)i * qb, k, &a, &b);       \
 					s0[g] = _mm512_dpbusd_epi32(s0[g], a, b0);                 \
 					s1[g] = _mm512_dpbusd_epi32(s1[g], b, b1);                 \
 				}                                                                  \
 			}                                                                          \
-			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) acc[g] =              \
-			    finish(acc[g], s0[g], s1[g], SHIFT, scales(q + g * gb, nb, qb, i), xb->d[i]); \
+			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++) acc[g] = finish(      \
+			    acc[g], s0[g], s1[g], SHIFT, scales(q + g * gb, nb, qb, i), xb->d[i]); \
 		}                                                                                  \
 		_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++)                               \
-			_mm512_storeu_ps(y + G * g, acc[g]);                                       \
+		    _mm512_storeu_ps(y + G * g, acc[g]);                                           \
 	}
 
 /* Prompts: one group against NT tokens, y[t][0..15]: the group's block is loaded once for
  * all NT tokens. One function per NT, so that the accumulators stay in registers. */
 #define DEF_TOKENS(name, T, SHIFT, NT)                                                             \
 	static void tokens_##name##_##NT(const uint8_t *q, int64_t nb,                             \
-					 const struct block_q8_0 *const *x, const struct xblock *xb, \
-					 float *const *y)                                          \
+					 const struct block_q8_0 *const *x,                        \
+					 const struct xblock *xb, float *const *y)                 \
 	{                                                                                          \
 		const size_t qb = group_block_q(T);                                                \
 		__m512 acc[NT];                                                                    \
@@ -239,23 +245,26 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 			prefetch_block(qi, qb);                                                    \
 			__m512i u[8];                                                              \
 			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
-				pair_##name(qi, k, &u[2 * k], &u[2 * k + 1]);                      \
+			    pair_##name(qi, k, &u[2 * k], &u[2 * k + 1]);                          \
 			const __m512 dw = scales(q, nb, qb, i);                                    \
-			_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                     \
+			_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)                       \
+			{                                                                          \
 				const int8_t *qs = x[t][i].qs;                                     \
 				__m512i s0 = _mm512_set1_epi32(xb[t].start[i]),                    \
 					s1 = _mm512_setzero_si512();                               \
-				_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {              \
-					s0 = _mm512_dpbusd_epi32(s0, u[2 * k],                     \
-								 bcast4(qs + name##_elems[2 * k])); \
+				_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                \
+				{                                                                  \
+					s0 = _mm512_dpbusd_epi32(                                  \
+					    s0, u[2 * k], bcast4(qs + name##_elems[2 * k]));       \
 					s1 = _mm512_dpbusd_epi32(                                  \
-					    s1, u[2 * k + 1], bcast4(qs + name##_elems[2 * k + 1])); \
+					    s1, u[2 * k + 1],                                      \
+					    bcast4(qs + name##_elems[2 * k + 1]));                 \
 				}                                                                  \
 				acc[t] = finish(acc[t], s0, s1, SHIFT, dw, xb[t].d[i]);            \
 			}                                                                          \
 		}                                                                                  \
 		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)                               \
-			_mm512_storeu_ps(y[t], acc[t]);                                            \
+		    _mm512_storeu_ps(y[t], acc[t]);                                                \
 	}
 
 #define DEF_KERNELS(name, T, SHIFT)                                                                \
@@ -265,8 +274,9 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 	DEF_TOKENS(name, T, SHIFT, 3)                                                              \
 	DEF_TOKENS(name, T, SHIFT, 4)                                                              \
 	static const struct kernels kernels_##name = {                                             \
-	    rows_##name##_1, rows_##name##_4, {NULL, NULL, tokens_##name##_2, tokens_##name##_3,   \
-					     tokens_##name##_4}};
+	    rows_##name##_1,                                                                       \
+	    rows_##name##_4,                                                                       \
+	    {NULL, NULL, tokens_##name##_2, tokens_##name##_3, tokens_##name##_4}};
 
 struct kernels {
 	void (*rows1)(const uint8_t *, size_t, int64_t, const struct block_q8_0 *,
@@ -293,15 +303,18 @@ void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, 
 		const int tn = (int)(nt - t0 < TT ? nt - t0 : TT);
 		const struct block_q8_0 *xt[TT];
 		for (int k = 0; k < tn; k++) {
-			xt[k] = (const struct block_q8_0 *)((const char *)x + (size_t)(t0 + k) * x_stride);
+			xt[k] = (const struct block_q8_0 *)((const char *)x +
+							    (size_t)(t0 + k) * x_stride);
 			prepare(xt[k], nb, t == HERD_TYPE_Q8_0 ? 0x80 : 8, &xb[k]);
 		}
 		if (tn == 1) {
 			int64_t r = r0;
 			for (; r + 4 * G <= r1; r += 4 * G)
-				K->rows4(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0], y + t0 * ldy + r);
+				K->rows4(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0],
+					 y + t0 * ldy + r);
 			for (; r < r1; r += G)
-				K->rows1(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0], y + t0 * ldy + r);
+				K->rows1(q0 + (size_t)(r / G) * gb, gb, nb, xt[0], &xb[0],
+					 y + t0 * ldy + r);
 			continue;
 		}
 		for (int64_t r = r0; r < r1; r += G) {
