@@ -497,7 +497,7 @@ static void x16_matmul_matches_reference(void **state)
 		const struct herd_type_ops *ref = herd_type_ops_ref(t);
 		for (size_t wi = 0; wi < 3; wi++) {
 			const int64_t n = widths[wi];
-			const size_t ws = herd_type_row_bytes(t, n), xs = herd_type_row_bytes(HERD_TYPE_Q8_0, n) + 3;
+			const size_t ws = herd_type_row_bytes(t, n), xs = herd_type_row_bytes(HERD_TYPE_Q8_0, n) + 2;
 			assert_true(herd_x16_packable(t, n, rows));
 			char *w = malloc(ws * rows), *x = malloc(xs * max_nt);
 			void *p = aligned_alloc(64, (herd_x16_bytes(t, n, rows) + 63) / 64 * 64);
