@@ -165,7 +165,12 @@ int herd_cmd_bench(int argc, char **argv)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		toks[i] = (int32_t)((x >> 33) % (uint64_t)info->n_vocab);
 	}
-	double *pp = herd_xcalloc((size_t)reps, sizeof *pp), *tg = herd_xcalloc((size_t)reps, sizeof *tg);
+	double *pp = herd_xcalloc((size_t)reps, sizeof *pp), *tg = herd_xcalloc((size_t)reps, sizeof *tg),
+	       *bw = herd_xcalloc((size_t)reps, sizeof *bw), *share = herd_xcalloc((size_t)reps, sizeof *share);
+	/* The bandwidth is measured right after each repetition's generation: on a shared machine
+	 * it moves between runs, and a share is only meaningful against the bandwidth of its time. */
+	struct herd_pool *pool = membw ? herd_pool_new(n_threads) : NULL;
+	uint64_t rss = 0;
 	enum herd_err e = HERD_OK;
 	/* one untimed round first: page in the weights, warm the caches */
 	for (int r = -1; r < reps && !e; r++) {
@@ -182,9 +187,15 @@ int herd_cmd_bench(int argc, char **argv)
 			tok = (tok * 7 + 13) % info->n_vocab; /* the next id does not change the work */
 		}
 		double t2 = herd_now_ms();
+		if (r < 0) /* before any bandwidth buffer: the model, its KV cache and the rest */
+			rss = peak_rss_bytes();
 		if (r >= 0) {
 			pp[r] = n_prompt / ((t1 - t0) / 1e3);
 			tg[r] = n_gen / ((t2 - t1) / 1e3);
+			if (pool) {
+				bw[r] = measure_membw(pool);
+				share[r] = tg[r] * (double)info->weight_bytes / 1e9 / bw[r];
+			}
 		}
 	}
 	if (e) {
@@ -193,16 +204,9 @@ int herd_cmd_bench(int argc, char **argv)
 	}
 	struct stat3 sp = stats(pp, reps), sg = stats(tg, reps);
 	double gbs = sg.med * (double)info->weight_bytes / 1e9;
-	/* before the bandwidth buffer: the model, its K and V caches (floats) and the rest */
-	const uint64_t rss = peak_rss_bytes(),
-		       kv = 2ull * (uint64_t)info->n_layer * (uint64_t)herd_ctx_n_ctx(c) *
+	const uint64_t kv = 2ull * (uint64_t)info->n_layer * (uint64_t)herd_ctx_n_ctx(c) *
 			    (uint64_t)(info->n_embd / info->n_head * info->n_head_kv) * sizeof(float);
-	double bw = 0;
-	if (membw) {
-		struct herd_pool *pool = herd_pool_new(n_threads);
-		bw = measure_membw(pool);
-		herd_pool_free(pool);
-	}
+	const double bw_med = stats(bw, reps).med, share_med = stats(share, reps).med;
 	int threads = n_threads ? n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (json) {
 		json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:i, s:i, s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:I, s:f}",
@@ -214,8 +218,8 @@ int herd_cmd_bench(int argc, char **argv)
 		json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)rss));
 		json_object_set_new(o, "kv_cache_bytes", json_integer((json_int_t)kv));
 		if (membw) {
-			json_object_set_new(o, "membw_gb_s", json_real(bw));
-			json_object_set_new(o, "tg_share_of_membw", json_real(gbs / bw));
+			json_object_set_new(o, "membw_gb_s", json_real(bw_med));
+			json_object_set_new(o, "tg_share_of_membw", json_real(share_med));
 		}
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -226,15 +230,19 @@ int herd_cmd_bench(int argc, char **argv)
 		printf("prompt     %6.1f tok/s  (pp%d; min %.1f, max %.1f)\n", sp.med, n_prompt, sp.min, sp.max);
 		printf("generate   %6.1f tok/s  (tg%d; min %.1f, max %.1f)\n", sg.med, n_gen, sg.min, sg.max);
 		printf("weights    %.1f MB read per token, %.2f GB/s\n", info->weight_bytes / 1e6, gbs);
-		printf("memory     %.1f MB peak resident: file %.1f MB + KV cache %.1f MB + %.1f MB\n",
-		       rss / 1e6, info->file_bytes / 1e6, kv / 1e6,
-		       ((double)rss - (double)info->file_bytes - (double)kv) / 1e6);
+		printf("memory     %.1f MB peak resident (file %.1f MB, KV cache %.1f MB)\n", rss / 1e6,
+		       info->file_bytes / 1e6, kv / 1e6);
 		if (membw)
-			printf("membw      %.2f GB/s read; generation at %.0f%% of it\n", bw, 100 * gbs / bw);
+			printf("membw      %.2f GB/s read; generation at %.0f%% of it (median of each "
+			       "repetition's share)\n",
+			       bw_med, 100 * share_med);
 	}
 out:
+	herd_pool_free(pool);
 	free(pp);
 	free(tg);
+	free(bw);
+	free(share);
 	free(toks);
 	herd_ctx_free(c);
 	herd_model_free(m);

@@ -24,7 +24,7 @@ struct herd_model {
 	const struct herd_tensor *output;   /* (n_embd -> n_vocab); tok_embd when tied */
 	const float *output_norm;	    /* (n_embd) */
 	struct herd_layer *layers;	    /* (n_layer) */
-	float *norm_copies;		    /* owned: norms converted from non-F32 types */
+	float *norm_copies;		    /* owned: every norm, as floats */
 	struct herd_tensor *packed;	    /* owned: the packed matrices' descriptions */
 	void *pack_buf;			    /* owned mapping: their data, pack_bytes long */
 	size_t pack_bytes;
