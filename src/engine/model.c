@@ -8,11 +8,11 @@
  * pages of them are released, so that memory holds them once. That layout, not the file's, is
  * what lets generation run at the memory's speed. */
 #include <math.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "limits.h"
 #include "model_int.h"
@@ -291,8 +291,9 @@ static enum herd_err load_tensors(struct herd_model *m, const char *path)
 	return HERD_OK;
 }
 
-/* The matrices a forward pass multiplies by: every layer's 7, then the output. */
-static int matrix_slots(struct herd_model *m, const struct herd_tensor ***slot)
+/* The places of the matrices a forward pass multiplies by: every layer's 7, then the output
+ * (7 * n_layer + 1 of them). */
+static void matrix_slots(struct herd_model *m, const struct herd_tensor ***slot)
 {
 	int k = 0;
 	for (int32_t l = 0; l < m->info.n_layer; l++) {
@@ -301,8 +302,7 @@ static int matrix_slots(struct herd_model *m, const struct herd_tensor ***slot)
 		for (size_t j = 0; j < sizeof s / sizeof *s; j++)
 			slot[k++] = s[j];
 	}
-	slot[k++] = &m->output;
-	return k;
+	slot[k] = &m->output;
 }
 
 #define HUGE_PAGE (2u << 20)
