@@ -22,7 +22,6 @@
 
 #define bad(...) herd_cli_usage("generate", USAGE, __VA_ARGS__)
 
-
 static bool parse_float(const char *s, float *out)
 {
 	char *end;

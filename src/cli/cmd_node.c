@@ -2,7 +2,6 @@
  * with its models, the coordinator and (with a DHT flag) discovery. Prints one line
  * `herd node <id> listening on http://HOST:PORT` to stderr once it serves, so that scripts
  * can read the port of `--listen 127.0.0.1:0`. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,6 @@
 	"  A DHT flag (--dht-port, --bootstrap, --swarm) starts discovery (OpenDHT).\n"
 
 #define bad(...) herd_cli_usage("node", USAGE, __VA_ARGS__)
-
 
 /* "HOST:PORT" → host (copied into buf) and port. */
 static bool split_host_port(const char *s, char *host, size_t size, long *port)

@@ -15,7 +15,6 @@
 
 #define bad(...) herd_cli_usage("perplexity", USAGE, __VA_ARGS__)
 
-
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

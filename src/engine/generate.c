@@ -37,11 +37,6 @@ static size_t utf8_complete(const unsigned char *s, size_t n)
 	return n;
 }
 
-struct textbuf {
-	char *p;
-	size_t len, cap;
-};
-
 enum herd_err herd_generate(struct herd_ctx *c, const char *prompt, size_t len,
 			    const struct herd_generate_params *p, struct herd_generate_result *out)
 {

@@ -14,6 +14,13 @@
 
 #include "quant_simd.h"
 
+INLINE float hsum8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
 
 /* Prefetching: a tile reading block i of rows r..r+RT-1 prefetches block i of the RT rows
  * after them, the next tile's rows. Rows lie back to back, so this runs a whole tile (some
