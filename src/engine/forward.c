@@ -30,8 +30,9 @@
 
 /* Matrix products are cut into chunks of rows that threads take from a shared counter (a
  * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
- * a multiple of the 64 rows (4 groups of 16) that the packed matrices' generation kernel takes
- * at once (quant_x16.c), and so of the AVX2 kernels' 4-row tile; there are about
+ * a multiple of the 64 rows (4 groups of 16) that the packed matrices' AVX-512 generation
+ * kernel takes at once (quant_x16_avx512.c; the AVX2 one takes 32), and so of the file-layout
+ * AVX2 kernels' 4-row tile; there are about
  * CHUNKS_PER_THREAD per thread. */
 #define CHUNK_ROWS 64
 #define CHUNKS_PER_THREAD 8

@@ -129,14 +129,15 @@ bool herd_avx2_matmul(enum herd_type wtype, const void *w, size_t w_stride, cons
 /* Whether the running CPU has AVX2, FMA and F16C (and HERD_NO_SIMD is not set). */
 bool herd_simd_enabled(void);
 
-/* ---- 16-row interleaved Q8_0 / Q4_0 matrices for AVX-512 VNNI (quant_x16.c) ---- */
+/* ---- 16-row interleaved Q8_0 / Q4_0 matrices (quant_x16*.c) ---- */
 /* Whether the CPU has AVX-512 F/BW/VL/VNNI besides herd_simd_enabled(), and HERD_NO_AVX512 is
- * not set. */
+ * not set: the packed matrices' kernels are then the AVX-512 ones, else the AVX2 ones (and the
+ * packed bytes differ: a matrix is used by the set that packed it). */
 bool herd_avx512_enabled(void);
 /* Most blocks per row the kernel takes (n <= 32768): its per-token scratch is sized by it. */
 #define HERD_X16_MAX_BLOCKS 1024
 /* Whether herd_x16_pack takes a matrix of `rows` rows of n elements of type t: Q8_0 or Q4_0,
- * rows a multiple of 16, n / 32 <= HERD_X16_MAX_BLOCKS, and herd_avx512_enabled(). */
+ * rows a multiple of 16, n / 32 <= HERD_X16_MAX_BLOCKS, and herd_simd_enabled(). */
 bool herd_x16_packable(enum herd_type t, int64_t n, int64_t rows);
 /* Bytes of the packed matrix: the file's, plus 32 per 16 rows when n / 32 is odd. */
 size_t herd_x16_bytes(enum herd_type t, int64_t n, int64_t rows);
