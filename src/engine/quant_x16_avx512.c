@@ -15,7 +15,6 @@
  * prompt's logits are bit-identical to generating its tokens one by one. */
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "quant_simd.h"
