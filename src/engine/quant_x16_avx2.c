@@ -20,7 +20,6 @@
 #include "quant_x16.h"
 
 #define G X16_G
-#define PREFETCH 2048 /* bytes ahead in each group's weights (1-4 KB alike here) */
 
 INLINE __m256i bcast4(const int8_t *p)
 {
@@ -147,12 +146,6 @@ INLINE void tsums_q4_0(const uint8_t *q, int nt, const int8_t *const *x, __m256i
 		s[t] = widen(s[t]);
 }
 
-INLINE void prefetch_block(const uint8_t *q, size_t qb)
-{
-	_Pragma("GCC unroll 8") for (size_t k = 0; k < qb; k += 64)
-	    _mm_prefetch((const char *)q + PREFETCH + k, _MM_HINT_T0);
-}
-
 /* The scales of half h (8 rows) of block i of the group at q. */
 INLINE __m256 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i, int h)
 {
@@ -179,7 +172,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 		    _mm256_setzero_ps();                                                           \
 		for (int64_t i = 0; i < nb; i++) {                                                 \
 			_Pragma("GCC unroll 8") for (int g = 0; g < NG; g++)                       \
-			    prefetch_block(q + g * gb + (size_t)i * qb, qb);                       \
+			    x16_prefetch_ahead(q, gb, nb, qb, NG, g, i);                           \
 			__m256i s[2 * NG];                                                         \
 			sums_##name(q + (size_t)i * qb, gb, 2 * NG, x[i].qs, s);                   \
 			_Pragma("GCC unroll 8") for (int j = 0; j < 2 * NG; j++) acc[j] =          \
@@ -205,7 +198,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 			for (int64_t i = 0; i < nb; i++) {                                         \
 				const uint8_t *qi = q + (size_t)i * qb;                            \
 				if (!h)                                                            \
-					prefetch_block(qi, qb);                                    \
+					x16_prefetch(qi + X16_PREFETCH, qb);                       \
 				const int8_t *xs[NT];                                              \
 				_Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) xs[t] =       \
 				    x[t][i].qs;                                                    \

@@ -21,10 +21,6 @@
 #include "quant_x16.h"
 
 #define G X16_G /* rows per group: the int32 lanes of a 512-bit register */
-/* Software prefetch this many bytes ahead in each group's weights (the hardware's prefetchers
- * alone left one thread some 10-20% slower here; with 4 groups in flight, 1-4 KB ahead were
- * alike within the noise, 16 KB slower; the scales' stream is left to the hardware). */
-#define PREFETCH 2048
 
 INLINE void prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o)
 {
@@ -68,12 +64,6 @@ INLINE void pair_q4_0(const uint8_t *q, int k, __m512i *a, __m512i *b)
 static const int q8_0_elems[8] = {0, 4, 8, 12, 16, 20, 24, 28};
 static const int q4_0_elems[8] = {0, 16, 4, 20, 8, 24, 12, 28};
 
-INLINE void prefetch_block(const uint8_t *q, size_t qb)
-{
-	for (size_t k = 0; k < qb; k += 64)
-		_mm_prefetch((const char *)q + PREFETCH + k, _MM_HINT_T0);
-}
-
 /* How every kernel ends a block: the two integer chains (s1 shifted back for Q4_0) to float,
  * times d_w x d_x, into acc. One definition, so that all kernels give the same bits. */
 INLINE __m512 finish(__m512 acc, __m512i s0, __m512i s1, int shift, __m512 dw, float dx)
@@ -105,7 +95,7 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 			__m512i s0[NG], s1[NG];                                                    \
 			_Pragma("GCC unroll 4") for (int g = 0; g < NG; g++)                       \
 			{                                                                          \
-				prefetch_block(q + g * gb + (size_t)i * qb, qb);                   \
+				x16_prefetch_ahead(q, gb, nb, qb, NG, g, i);                       \
 				s0[g] = _mm512_set1_epi32(xb->start[i]);                           \
 				s1[g] = _mm512_setzero_si512();                                    \
 			}                                                                          \
@@ -140,7 +130,7 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps(); \
 		for (int64_t i = 0; i < nb; i++) {                                                 \
 			const uint8_t *qi = q + (size_t)i * qb;                                    \
-			prefetch_block(qi, qb);                                                    \
+			x16_prefetch(qi + X16_PREFETCH, qb);                                       \
 			__m512i u[8];                                                              \
 			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
 			    pair_##name(qi, k, &u[2 * k], &u[2 * k + 1]);                          \
