@@ -3,9 +3,10 @@
  * AVX2/FMA one (compiled for those extensions through target attributes, chosen at run time
  * with the quantized kernels: herd_simd_enabled(), so HERD_NO_SIMD=1 selects the reference).
  *
- * The one thing to know: both versions share the softmax (scalar expf, sum in double); they
- * differ only in the order of the float sums of the dot products and in FMA rounding of the
- * weighted sum, which the unit test bounds. */
+ * The one thing to know: the versions differ in the order of the float sums of the dot
+ * products, in the exponential of the softmax (libm's expf, or a vector one within 2 ulp) and
+ * in FMA rounding of the weighted sum, all of which the unit test bounds. Both sum the softmax
+ * in double. The AVX2 scores run 8 positions at a time, summed across in one transpose. */
 #include <math.h>
 #include <string.h>
 
@@ -60,6 +61,14 @@ AVX2 static inline float hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+AVX2 static inline float hmax8(__m256 v)
+{
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return _mm_cvtss_f32(m);
+}
+
 /* The last n % 8 lanes: a mask for maskload / maskstore. */
 AVX2 static inline __m256i tail_mask(int32_t rem)
 {
@@ -67,70 +76,189 @@ AVX2 static inline __m256i tail_mask(int32_t rem)
 				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-AVX2 static void attend_head_avx2(const float *q, const float *k, const float *v, size_t kv_stride,
-				  int32_t n_pos, int32_t hd, float scale, float *sc, float *out)
+/* e^x for x <= 0 (softmax's inputs), within 2 ulp: e^x = 2^n e^r with n = round(x / ln 2) and
+ * |r| <= ln 2 / 2, e^r by its Taylor series to r^7 (the rest is below 5e-9 relative); 0 below
+ * -87.3, where 2^n would leave the normal floats (expf gives 1e-38 and less there). */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+	const __m256 lim = _mm256_set1_ps(-87.3f);
+	const __m256 keep = _mm256_cmp_ps(x, lim, _CMP_GE_OQ);
+	x = _mm256_max_ps(x, lim);
+	const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+					 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	/* r = x - n ln 2, ln 2 split in a part exact in float times n and the rest */
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682e-6f), r);
+	__m256 p = _mm256_set1_ps(1.0f / 5040);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+	const __m256i e =
+	    _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+/* softmax_in_place with exp8, 8 weights at a time (the max found here, the sum still in
+ * double). */
+AVX2 static void softmax_avx2(float *sc, int32_t n_pos)
+{
+	__m256 m8 = _mm256_set1_ps(-INFINITY);
+	int32_t j = 0;
+	for (; j + 8 <= n_pos; j += 8)
+		m8 = _mm256_max_ps(m8, _mm256_loadu_ps(sc + j));
+	float mx = hmax8(m8);
+	for (; j < n_pos; j++)
+		if (sc[j] > mx)
+			mx = sc[j];
+	const __m256 m = _mm256_set1_ps(mx);
+	__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+	for (j = 0; j + 8 <= n_pos; j += 8) {
+		const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), m));
+		_mm256_storeu_ps(sc + j, e);
+		s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+		s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+	}
+	double part[4], sum = 0;
+	_mm256_storeu_pd(part, _mm256_add_pd(s0, s1));
+	for (int i = 0; i < 4; i++)
+		sum += part[i];
+	for (; j < n_pos; j++) {
+		sc[j] = expf(sc[j] - mx);
+		sum += sc[j];
+	}
+	const float inv = (float)(1.0 / sum);
+	const __m256 iv = _mm256_set1_ps(inv);
+	for (j = 0; j + 8 <= n_pos; j += 8)
+		_mm256_storeu_ps(sc + j, _mm256_mul_ps(_mm256_loadu_ps(sc + j), iv));
+	for (; j < n_pos; j++)
+		sc[j] *= inv;
+}
+
+/* The 8 sums of a[0..7]'s lanes, in lane order. */
+AVX2 static inline __m256 hsum8x8(const __m256 *a)
+{
+	const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]),
+		     t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+	const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+	return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+			     _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* q · k_j, hd = n8 + rem floats. */
+AVX2 static inline float dot(const float *q, const float *kj, int32_t n8, int32_t rem, __m256i tm)
+{
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	int32_t i = 0;
+	for (; i + 16 <= n8; i += 16) {
+		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
+		a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(kj + i + 8), a1);
+	}
+	if (i < n8)
+		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
+	if (rem)
+		a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + n8, tm),
+				     _mm256_maskload_ps(kj + n8, tm), a1);
+	return hsum8(_mm256_add_ps(a0, a1));
+}
+
+/* herd_attend: the query heads share every key and value row they read. Scores run 8
+ * positions at a time (their key rows stay in L1 for all heads), one accumulator each, summed
+ * across in one transpose instead of a horizontal sum per position; the weighted sum of values
+ * runs 8 lanes at a time for up to 8 heads, each value chunk loaded once for all of them. */
+AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const float *v,
+			     size_t kv_stride, int32_t n_pos, int32_t hd, float scale, float *sc,
+			     float *out)
 {
 	const int32_t n8 = hd & ~7, rem = hd - n8;
 	const __m256i tm = tail_mask(rem);
-	float mx = -INFINITY;
-	for (int32_t j = 0; j < n_pos; j++) {
+	int32_t j = 0;
+	for (; j + 8 <= n_pos; j += 8) {
 		const float *kj = k + (size_t)j * kv_stride;
-		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-		int32_t i = 0;
-		for (; i + 16 <= n8; i += 16) {
-			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
-			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
-					     _mm256_loadu_ps(kj + i + 8), a1);
+		for (int32_t h = 0; h < n_q; h++) {
+			const float *qh = q + (size_t)h * (size_t)hd;
+			__m256 a[8];
+#pragma GCC unroll 8
+			for (int p = 0; p < 8; p++)
+				a[p] = _mm256_setzero_ps();
+			for (int32_t i = 0; i < n8; i += 8) {
+				const __m256 qi = _mm256_loadu_ps(qh + i);
+#pragma GCC unroll 8
+				for (int p = 0; p < 8; p++)
+					a[p] = _mm256_fmadd_ps(
+					    qi, _mm256_loadu_ps(kj + (size_t)p * kv_stride + i),
+					    a[p]);
+			}
+			if (rem) {
+				const __m256 qi = _mm256_maskload_ps(qh + n8, tm);
+#pragma GCC unroll 8
+				for (int p = 0; p < 8; p++)
+					a[p] = _mm256_fmadd_ps(
+					    qi,
+					    _mm256_maskload_ps(kj + (size_t)p * kv_stride + n8, tm),
+					    a[p]);
+			}
+			_mm256_storeu_ps(sc + (size_t)h * (size_t)n_pos + j,
+					 _mm256_mul_ps(hsum8x8(a), _mm256_set1_ps(scale)));
 		}
-		if (i < n8)
-			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kj + i), a0);
-		if (rem)
-			a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + n8, tm),
-					     _mm256_maskload_ps(kj + n8, tm), a1);
-		float s = hsum8(_mm256_add_ps(a0, a1)) * scale;
-		sc[j] = s;
-		if (s > mx)
-			mx = s;
 	}
-	softmax_in_place(sc, n_pos, mx);
-	/* out = Σ w_j v_j, 8 lanes at a time; a head is at most a few registers wide, so the
-	 * accumulators for 32 lanes stay in registers across all positions */
-	for (int32_t i0 = 0; i0 < hd; i0 += 32) {
-		const int32_t w = hd - i0 < 32 ? hd - i0 : 32;
-		const int32_t full = w / 8, r = w % 8;
+	for (; j < n_pos; j++)
+		for (int32_t h = 0; h < n_q; h++)
+			sc[(size_t)h * (size_t)n_pos + j] =
+			    dot(q + (size_t)h * (size_t)hd, k + (size_t)j * kv_stride, n8, rem,
+				tm) *
+			    scale;
+	for (int32_t h = 0; h < n_q; h++)
+		softmax_avx2(sc + (size_t)h * (size_t)n_pos, n_pos);
+	for (int32_t i0 = 0; i0 < hd; i0 += 8) {
+		const int32_t r = hd - i0 < 8 ? hd - i0 : 8;
 		const __m256i m = tail_mask(r);
-		__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-				 _mm256_setzero_ps()};
-		for (int32_t j = 0; j < n_pos; j++) {
-			const float *vj = v + (size_t)j * kv_stride + i0;
-			const __m256 wj = _mm256_set1_ps(sc[j]);
-			/* constant indices keep acc in registers; the tests are predicted */
-#pragma GCC unroll 4
-			for (int32_t b = 0; b < 4; b++) {
-				if (b < full)
-					acc[b] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(vj + 8 * b),
-								 acc[b]);
-				else if (b == full && r)
-					acc[b] = _mm256_fmadd_ps(
-					    wj, _mm256_maskload_ps(vj + 8 * b, m), acc[b]);
+		for (int32_t h0 = 0; h0 < n_q; h0 += 8) {
+			const int32_t hn = n_q - h0 < 8 ? n_q - h0 : 8;
+			const float *w = sc + (size_t)h0 * (size_t)n_pos;
+			__m256 acc[8];
+#pragma GCC unroll 8
+			for (int b = 0; b < 8; b++)
+				acc[b] = _mm256_setzero_ps();
+			for (j = 0; j < n_pos; j++) {
+				const float *vj = v + (size_t)j * kv_stride + i0;
+				const __m256 x =
+				    r == 8 ? _mm256_loadu_ps(vj) : _mm256_maskload_ps(vj, m);
+				/* constant indices keep acc in registers; the tests are predicted
+				 */
+#pragma GCC unroll 8
+				for (int b = 0; b < 8; b++)
+					if (b < hn)
+						acc[b] = _mm256_fmadd_ps(
+						    _mm256_set1_ps(
+							w[(size_t)b * (size_t)n_pos + j]),
+						    x, acc[b]);
+			}
+			for (int b = 0; b < hn; b++) {
+				float *o = out + (size_t)(h0 + b) * (size_t)hd + i0;
+				if (r == 8)
+					_mm256_storeu_ps(o, acc[b]);
+				else
+					_mm256_maskstore_ps(o, m, acc[b]);
 			}
 		}
-		for (int32_t b = 0; b < full; b++)
-			_mm256_storeu_ps(out + i0 + 8 * b, acc[b]);
-		if (r)
-			_mm256_maskstore_ps(out + i0 + 8 * full, m, acc[full]);
 	}
 }
 #endif
 
-void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride,
-		      int32_t n_pos, int32_t hd, float scale, float *sc, float *out)
+void herd_attend(const float *q, int32_t n_q, const float *k, const float *v, size_t kv_stride,
+		 int32_t n_pos, int32_t hd, float scale, float *sc, float *out)
 {
 #if defined(__x86_64__)
 	if (herd_simd_enabled()) {
-		attend_head_avx2(q, k, v, kv_stride, n_pos, hd, scale, sc, out);
+		attend_avx2(q, n_q, k, v, kv_stride, n_pos, hd, scale, sc, out);
 		return;
 	}
 #endif
-	herd_attend_head_ref(q, k, v, kv_stride, n_pos, hd, scale, sc, out);
+	for (int32_t h = 0; h < n_q; h++)
+		herd_attend_head_ref(q + (size_t)h * (size_t)hd, k, v, kv_stride, n_pos, hd, scale,
+				     sc + (size_t)h * (size_t)n_pos, out + (size_t)h * (size_t)hd);
 }

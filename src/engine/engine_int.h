@@ -23,15 +23,17 @@ const struct herd_type_ops *herd_type_ops_ref(enum herd_type t);
 /* y[t*ldy + r] = dot(row r of W, row t of X) for r in [r0, r1), t in [0, nt).
  * W: rows of n elements of type wtype, w_stride bytes apart. X: nt rows of n elements already
  * converted to herd_type_ops(wtype)->vec_dot_type, x_stride bytes apart. */
-void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const void *x, size_t x_stride,
-		 int64_t n, int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
+void herd_matmul(enum herd_type wtype, const void *w, size_t w_stride, const void *x,
+		 size_t x_stride, int64_t n, int64_t nt, int64_t r0, int64_t r1, float *y,
+		 int64_t ldy);
 
-/* One query head q (hd floats) attends to positions 0..n_pos-1 of a key and a value cache
- * (row j of each at k + j*kv_stride, v + j*kv_stride): out = softmax(q·k_j · scale) · v_j.
- * sc: n_pos floats of scratch (left holding the softmax weights). attention.c; the _ref version
- * is the plain one the SIMD one is tested against. */
-void herd_attend_head(const float *q, const float *k, const float *v, size_t kv_stride,
-		      int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
+/* n_q query heads that share one key/value head (head h: q + h*hd, hd floats) attend to
+ * positions 0..n_pos-1 of a key and a value cache (row j of each at k + j*kv_stride,
+ * v + j*kv_stride): out + h*hd = softmax(q_h·k_j · scale) · v_j. sc: n_q * n_pos floats of
+ * scratch (left holding head h's softmax weights at sc + h*n_pos). attention.c; the _ref
+ * version, one head, is the plain one the SIMD one is tested against. */
+void herd_attend(const float *q, int32_t n_q, const float *k, const float *v, size_t kv_stride,
+		 int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
 void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride,
 			  int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
 

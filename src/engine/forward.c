@@ -71,7 +71,7 @@ struct herd_ctx {
 	float *hb, *hb2;	  /* (n_batch, n_ff) gate, up */
 	void *xq[MAX_JOBS];	  /* (n_batch, xq_row_bytes) converted activations */
 	size_t xq_row_bytes;
-	float *scores; /* (n_threads, n_ctx) attention weights per thread */
+	float *scores; /* (n_threads, heads per KV head, n_ctx) attention weights per thread */
 	float *rope;   /* (n_batch, n_rot) cos, sin pairs per token of the batch */
 	float *logits; /* (logits_cap, n_vocab) */
 	int32_t logits_cap, n_logits;
@@ -285,8 +285,8 @@ static void ph_matmul(void *arg, int ith, int nth)
 			const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
 			const void *x = (const char *)J->x + (size_t)t0 * J->x_stride;
 			if (J->w->packed)
-				herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0, r1,
-						J->y + t0 * J->ldy, J->ldy);
+				herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0,
+						r1, J->y + t0 * J->ldy, J->ldy);
 			else
 				herd_matmul(J->w->type, J->w->data, ws, x, J->x_stride, n, tn, r0,
 					    r1, J->y + t0 * J->ldy, J->ldy);
@@ -314,30 +314,33 @@ static void ph_rope(void *arg, int ith, int nth)
 	}
 }
 
-/* Causal grouped-query attention, one (token, head) pair at a time, taken from a shared
- * counter latest token first (the longest rows first, so that the threads finish together). */
+/* Causal grouped-query attention, one (token, KV head) pair at a time — the query heads
+ * sharing that KV head together, so that its cached rows are read once for all of them —
+ * taken from a shared counter latest token first (the longest rows first, so that the threads
+ * finish together). */
 static void ph_attention(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
 	(void)nth;
 	const struct herd_model *m = c->m;
-	const int32_t H = m->info.n_head, hd = m->head_dim, kvd = m->kv_dim,
-		      group = H / m->info.n_head_kv;
+	const int32_t KV = m->info.n_head_kv, hd = m->head_dim, kvd = m->kv_dim,
+		      group = m->info.n_head / KV;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const size_t layer_off = (size_t)c->layer * (size_t)c->n_ctx * (size_t)kvd;
-	float *sc = c->scores + (size_t)ith * (size_t)c->n_ctx;
-	const int64_t total = (int64_t)c->nt * H;
+	float *sc = c->scores + (size_t)ith * (size_t)group * (size_t)c->n_ctx;
+	const int64_t total = (int64_t)c->nt * KV;
 	for (;;) {
 		int64_t i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
 		if (i >= total)
 			return;
-		int64_t w = total - 1 - i, t = w / H;
-		int32_t h = (int32_t)(w % H), kvh = h / group;
+		int64_t w = total - 1 - i, t = w / KV;
+		int32_t kvh = (int32_t)(w % KV);
 		int32_t p = c->pos0 + (int32_t)t; /* attends to positions 0..p */
-		herd_attend_head(c->q + t * m->info.n_embd + h * hd,
-				 c->k_cache + layer_off + (size_t)kvh * (size_t)hd,
-				 c->v_cache + layer_off + (size_t)kvh * (size_t)hd, (size_t)kvd,
-				 p + 1, hd, scale, sc, c->att + t * m->info.n_embd + h * hd);
+		const size_t qo =
+		    (size_t)t * (size_t)m->info.n_embd + (size_t)kvh * (size_t)group * (size_t)hd;
+		herd_attend(c->q + qo, group, c->k_cache + layer_off + (size_t)kvh * (size_t)hd,
+			    c->v_cache + layer_off + (size_t)kvh * (size_t)hd, (size_t)kvd, p + 1,
+			    hd, scale, sc, c->att + qo);
 	}
 }
 
@@ -532,7 +535,8 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 	for (int k = 0; k < MAX_JOBS; k++)
 		c->xq[k] = herd_xmalloc(B * rb);
 	int nth = herd_pool_size(c->pool);
-	c->scores = herd_xmalloc((size_t)nth * (size_t)n_ctx * sizeof(float));
+	c->scores = herd_xmalloc((size_t)nth * (size_t)(I->n_head / I->n_head_kv) * (size_t)n_ctx *
+				 sizeof(float));
 	c->rope = herd_xmalloc(B * (size_t)I->n_rot * sizeof(float));
 	c->logits_cap = 1;
 	c->logits = herd_xmalloc((size_t)I->n_vocab * sizeof(float));

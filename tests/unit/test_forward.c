@@ -16,8 +16,9 @@ static float frand(uint64_t *s)
 }
 
 /* Head widths and position counts that are not multiples of the 8-float vector (and some
- * that are), against the plain loops: every output within 1e-5 of the sum of the magnitudes
- * it adds up (the versions differ in the order of float sums and in FMA rounding), and the
+ * that are), for 1, 3, 8 and 11 query heads sharing the keys and values, against the plain
+ * loops head by head: every output within 1e-5 of the sum of the magnitudes it adds up (the
+ * versions differ in the order of float sums, in FMA rounding and in the exponential), and the
  * softmax weights left in the scratch within 1e-5 relative. */
 static void attention_simd_matches_reference(void **state)
 {
@@ -26,49 +27,64 @@ static void attention_simd_matches_reference(void **state)
 		skip();
 	static const int32_t hds[] = {1, 7, 13, 32, 64, 67, 100, 128, 130};
 	static const int32_t npos[] = {1, 2, 5, 33, 200};
+	static const int32_t nqs[] = {1, 3, 8, 11};
 	uint64_t seed = 42;
-	for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++) {
-		for (size_t b = 0; b < sizeof npos / sizeof npos[0]; b++) {
-			const int32_t hd = hds[a], n = npos[b];
-			const size_t stride =
-			    (size_t)hd * 3 + 1; /* heads of other kv groups between */
-			float *q = malloc((size_t)hd * sizeof *q);
-			float *k = malloc((size_t)n * stride * sizeof *k);
-			float *v = malloc((size_t)n * stride * sizeof *v);
-			float *sc1 = malloc((size_t)n * sizeof *sc1),
-			      *sc2 = malloc((size_t)n * sizeof *sc2);
-			float *o1 = malloc((size_t)hd * sizeof *o1),
-			      *o2 = malloc(((size_t)hd + 8) * sizeof *o2);
-			for (int32_t i = 0; i < hd; i++)
-				q[i] = 3 * frand(&seed);
-			for (size_t i = 0; i < (size_t)n * stride; i++) {
-				k[i] = frand(&seed);
-				v[i] = 2 * frand(&seed);
+	for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++)
+		for (size_t b = 0; b < sizeof npos / sizeof npos[0]; b++)
+			for (size_t c = 0; c < sizeof nqs / sizeof nqs[0]; c++) {
+				const int32_t hd = hds[a], n = npos[b], nq = nqs[c];
+				const size_t stride =
+				    (size_t)hd * 3 + 1; /* other kv heads between */
+				const size_t qn = (size_t)nq * (size_t)hd,
+					     sn = (size_t)nq * (size_t)n;
+				float *q = malloc(qn * sizeof *q);
+				float *k = malloc((size_t)n * stride * sizeof *k);
+				float *v = malloc((size_t)n * stride * sizeof *v);
+				float *sc1 = malloc((size_t)n * sizeof *sc1),
+				      *sc2 = malloc(sn * sizeof *sc2);
+				float *o1 = malloc((size_t)hd * sizeof *o1),
+				      *o2 = malloc((qn + 8) * sizeof *o2);
+				for (size_t i = 0; i < qn; i++)
+					q[i] = 3 * frand(&seed);
+				for (size_t i = 0; i < (size_t)n * stride; i++) {
+					k[i] = frand(&seed);
+					v[i] = 2 * frand(&seed);
+				}
+				for (size_t i = 0; i < qn + 8; i++)
+					o2[i] =
+					    12345.0f; /* guards: the kernel writes nq * hd floats */
+				const float scale = 1.0f / sqrtf((float)hd);
+				herd_attend(q, nq, k, v, stride, n, hd, scale, sc2, o2);
+				for (int32_t h = 0; h < nq; h++) {
+					herd_attend_head_ref(q + (size_t)h * hd, k, v, stride, n,
+							     hd, scale, sc1, o1);
+					const float *s2 = sc2 + (size_t)h * n,
+						    *oh = o2 + (size_t)h * hd;
+					double wsum = 0;
+					for (int32_t j = 0; j < n; j++) {
+						assert_true(fabsf(sc1[j] - s2[j]) <=
+							    1e-5f * sc1[j] + 1e-12f);
+						wsum += sc1[j];
+					}
+					assert_true(fabs(wsum - 1) < 1e-5);
+					for (int32_t i = 0; i < hd; i++) {
+						double mag = 0;
+						for (int32_t j = 0; j < n; j++)
+							mag +=
+							    sc1[j] *
+							    fabsf(
+								v[(size_t)j * stride + (size_t)i]);
+						if (fabs(o1[i] - oh[i]) > 1e-5 * mag + 1e-7)
+							fail_msg("hd %d, n_pos %d, head %d of %d, "
+								 "[%d]: simd %.9g, "
+								 "reference %.9g",
+								 hd, n, h, nq, i, oh[i], o1[i]);
+					}
+				}
+				for (size_t i = qn; i < qn + 8; i++)
+					assert_true(o2[i] == 12345.0f);
+				free(q), free(k), free(v), free(sc1), free(sc2), free(o1), free(o2);
 			}
-			for (int i = 0; i < hd + 8; i++)
-				o2[i] = 12345.0f; /* guards: the kernel writes hd floats, no more */
-			const float scale = 1.0f / sqrtf((float)hd);
-			herd_attend_head_ref(q, k, v, stride, n, hd, scale, sc1, o1);
-			herd_attend_head(q, k, v, stride, n, hd, scale, sc2, o2);
-			double wsum = 0;
-			for (int32_t j = 0; j < n; j++) {
-				assert_true(fabsf(sc1[j] - sc2[j]) <= 1e-5f * sc1[j] + 1e-12f);
-				wsum += sc1[j];
-			}
-			assert_true(fabs(wsum - 1) < 1e-5);
-			for (int32_t i = 0; i < hd; i++) {
-				double mag = 0;
-				for (int32_t j = 0; j < n; j++)
-					mag += sc1[j] * fabsf(v[(size_t)j * stride + (size_t)i]);
-				if (fabs(o1[i] - o2[i]) > 1e-5 * mag + 1e-7)
-					fail_msg("hd %d, n_pos %d, [%d]: simd %.9g, reference %.9g",
-						 hd, n, i, o2[i], o1[i]);
-			}
-			for (int i = hd; i < hd + 8; i++)
-				assert_true(o2[i] == 12345.0f);
-			free(q), free(k), free(v), free(sc1), free(sc2), free(o1), free(o2);
-		}
-	}
 }
 
 static struct herd_ctx *ctx(const struct herd_model *m, int threads, int n_batch)
