@@ -1,5 +1,5 @@
-/* attention — one query head against the cached keys and values of positions 0..n_pos-1:
- * scores = q·k_j · scale, softmax, out = Σ softmax_j · v_j. A plain reference version and an
+/* attention — the query heads that share one KV head against its cached keys and values of
+ * positions 0..n_pos-1: scores = q·k_j · scale, softmax, out = Σ softmax_j · v_j. A plain reference version and an
  * AVX2/FMA one (compiled for those extensions through target attributes, chosen at run time
  * with the quantized kernels: herd_simd_enabled(), so HERD_NO_SIMD=1 selects the reference).
  *
