@@ -1,7 +1,8 @@
 /* attention — the query heads that share one KV head against its cached keys and values of
- * positions 0..n_pos-1: scores = q·k_j · scale, softmax, out = Σ softmax_j · v_j. A plain reference version and an
- * AVX2/FMA one (compiled for those extensions through target attributes, chosen at run time
- * with the quantized kernels: herd_simd_enabled(), so HERD_NO_SIMD=1 selects the reference).
+ * positions 0..n_pos-1: scores = q·k_j · scale, softmax, out = Σ softmax_j · v_j. A plain reference
+ * version and an AVX2/FMA one (compiled for those extensions through target attributes, chosen at
+ * run time with the quantized kernels: herd_simd_enabled(), so HERD_NO_SIMD=1 selects the
+ * reference).
  *
  * The one thing to know: the versions differ in the order of the float sums of the dot
  * products, in the exponential of the softmax (libm's expf, or a vector one within 2 ulp) and
@@ -49,9 +50,7 @@ void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "vexp.h"
 
 AVX2 static inline float hsum8(__m256 v)
 {
@@ -74,32 +73,6 @@ AVX2 static inline __m256i tail_mask(int32_t rem)
 {
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
 				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* e^x for x <= 0 (softmax's inputs), within 2 ulp: e^x = 2^n e^r with n = round(x / ln 2) and
- * |r| <= ln 2 / 2, e^r by its Taylor series to r^7 (the rest is below 5e-9 relative); 0 below
- * -87.3, where 2^n would leave the normal floats (expf gives 1e-38 and less there). */
-AVX2 static inline __m256 exp8(__m256 x)
-{
-	const __m256 lim = _mm256_set1_ps(-87.3f);
-	const __m256 keep = _mm256_cmp_ps(x, lim, _CMP_GE_OQ);
-	x = _mm256_max_ps(x, lim);
-	const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-					 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	/* r = x - n ln 2, ln 2 split in a part exact in float times n and the rest */
-	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682e-6f), r);
-	__m256 p = _mm256_set1_ps(1.0f / 5040);
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-	const __m256i e =
-	    _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
 }
 
 /* softmax_in_place with exp8, 8 weights at a time (the max found here, the sum still in

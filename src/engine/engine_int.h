@@ -37,6 +37,9 @@ void herd_attend(const float *q, int32_t n_q, const float *k, const float *v, si
 void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t kv_stride,
 			  int32_t n_pos, int32_t hd, float scale, float *sc, float *out);
 
+/* g[i] = silu(g[i]) * u[i], silu(x) = x / (1 + e^-x), for i < n (activation.c). */
+void herd_silu_mul(float *g, const float *u, int64_t n);
+
 /* Tuning of a context (forward.c), for tests and benchmarks: the work (about one multiply-add
  * per unit) a thread must get before a phase wakes it (0 = every phase on every thread), and
  * the bytes of converted activations per tile in prompt processing (0 = the default). */

@@ -353,8 +353,7 @@ static void ph_swiglu(void *arg, int ith, int nth)
 	for (int64_t t = a; t < b; t++) {
 		float *g = c->hb + t * F;
 		const float *u = c->hb2 + t * F;
-		for (int64_t i = 0; i < F; i++)
-			g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+		herd_silu_mul(g, u, F);
 		convert_row(c, t);
 	}
 }
