@@ -32,8 +32,7 @@
  * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
  * a multiple of the 64 rows (4 groups of 16) that the packed matrices' AVX-512 generation
  * kernel takes at once (quant_x16_avx512.c; the AVX2 one takes 32), and so of the file-layout
- * AVX2 kernels' 4-row tile; there are about
- * CHUNKS_PER_THREAD per thread. */
+ * AVX2 kernels' 4-row tile; there are about CHUNKS_PER_THREAD per thread. */
 #define CHUNK_ROWS 64
 #define CHUNKS_PER_THREAD 8
 /* Prompt processing reads the converted activations once per chunk of rows: they are taken in
