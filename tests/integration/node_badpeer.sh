@@ -12,19 +12,23 @@ start_fake liar liar0000000000000000000000000000 1
 liar=$fake_url
 
 start_node A -m "$MODEL" --threads 1 --peer "$liar"
-# The liar must be known (NODE_INFO answered) before the job, or A alone runs it and nothing
-# is there to reject: under a loaded CI machine the first NODE_INFO can time out.
-for i in $(seq 50); do
-	curl -s "${node_url[A]}/v1/nodes" | jq -e '[.nodes[] | select(.self == false and .verified)] | length == 1' >/dev/null 2>&1 && break
-	sleep 0.2
-done
+# The liar must be known (NODE_INFO answered) before a job, or A alone runs it and nothing
+# is there to reject: under a loaded CI machine a NODE_INFO can time out.
+wait_liar() {
+	for i in $(seq 50); do
+		curl -s "${node_url[A]}/v1/nodes" | jq -e '[.nodes[] | select(.self == false and .verified)] | length == 1' >/dev/null 2>&1 && return
+		sleep 0.2
+	done
+}
 text='One fine day, a bird sat in a tree.\n\nIt sang a song for the sun.\n\nThen it flew home to its nest.\n\nThe end.'
 params=$(jq -cn --arg t "$(printf "$text")" '{model_name: "stories260K", input_data: $t,
 	num_fragments: 4, max_tokens: 4, temperature: 0}')
 # Each job checks every answer. Under a loaded CI machine A's refresh of its peers before a job
 # can time out on the liar, and A then runs the job alone: such a run proves nothing about
-# rejection, so the job is posted again (up to 5 times) until the liar took part.
+# rejection, so the job is posted again (up to 5 times, each once A lists the liar as
+# verified again) until the liar took part.
 for attempt in 1 2 3 4 5; do
+	wait_liar
 	envelope EXECUTE_TASK "$params" "bad-$attempt" >"$tmp/req.json"
 	code=$(post "${node_url[A]}/v1/command" "$tmp/req.json" "$tmp/res.json")
 	[ "$code" = 200 ] || fail "job beside a lying peer: HTTP $code $(head -c 300 "$tmp/res.json")"
