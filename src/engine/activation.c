@@ -1,5 +1,5 @@
 /* activation — SwiGLU's g = silu(g) * u over a row, silu(g) = g / (1 + e^-g): with AVX2 eight
- * at a time through vexp.h's exponential (within 2 ulp of expf; the row's tail through masked
+ * at a time through avx2_math.h's exponential (within 2 ulp of expf; the row's tail through masked
  * loads, so that every element gets the same instructions wherever a row is cut), else the
  * plain loop with expf. */
 #include <math.h>
@@ -13,9 +13,9 @@ static void silu_mul_ref(float *g, const float *u, int64_t n)
 }
 
 #if defined(__x86_64__)
-#include "vexp.h"
+#include "avx2_math.h"
 
-/* silu(g) = g t / (1 + t) below 0 and g / (1 + t) above, t = e^-|g| <= 1 (what vexp takes,
+/* silu(g) = g t / (1 + t) below 0 and g / (1 + t) above, t = e^-|g| <= 1 (what exp8 takes,
  * and no overflow for large |g|). */
 AVX2 static inline __m256 silu8(__m256 g)
 {
@@ -31,8 +31,7 @@ AVX2 static void silu_mul_avx2(float *g, const float *u, int64_t n)
 		_mm256_storeu_ps(
 		    g + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(g + i)), _mm256_loadu_ps(u + i)));
 	if (i < n) {
-		const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)),
-						     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		const __m256i m = tail_mask((int32_t)(n - i));
 		_mm256_maskstore_ps(g + i, m,
 				    _mm256_mul_ps(silu8(_mm256_maskload_ps(g + i, m)),
 						  _mm256_maskload_ps(u + i, m)));

@@ -50,7 +50,7 @@ void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t
 }
 
 #if defined(__x86_64__)
-#include "vexp.h"
+#include "avx2_math.h"
 
 AVX2 static inline float hsum8(__m256 v)
 {
@@ -66,13 +66,6 @@ AVX2 static inline float hmax8(__m256 v)
 	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
 	m = _mm_max_ss(m, _mm_movehdup_ps(m));
 	return _mm_cvtss_f32(m);
-}
-
-/* The last n % 8 lanes: a mask for maskload / maskstore. */
-AVX2 static inline __m256i tail_mask(int32_t rem)
-{
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
-				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* softmax_in_place with exp8, 8 weights at a time (the max found here, the sum still in

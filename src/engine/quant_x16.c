@@ -135,7 +135,7 @@ void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, 
 		for (int k = 0; k < tn; k++) {
 			xt[k] = (const struct block_q8_0 *)((const char *)x +
 							    (size_t)(t0 + k) * x_stride);
-			K->prepare(xt[k], nb, &xb[k]);
+			herd_x16_prepare(xt[k], nb, K->offset, &xb[k]);
 		}
 		if (tn == 1) {
 			const int64_t wide = K->wide * X16_G;

@@ -62,7 +62,7 @@ struct x16_xblock {
  * y[0 .. 16 x groups); tokens[nt]: one group against nt (2..X16_TT) tokens, into y[t][0..15]. */
 struct x16_kernels {
 	int wide;
-	void (*prepare)(const struct block_q8_0 *x, int64_t nb, struct x16_xblock *o);
+	int offset; /* what makes the weights unsigned: the sums start at -offset x sum(x) */
 	void (*rows1)(const uint8_t *q, size_t gb, int64_t nb, const struct block_q8_0 *x,
 		      const struct x16_xblock *xb, float *y);
 	void (*rows_wide)(const uint8_t *q, size_t gb, int64_t nb, const struct block_q8_0 *x,
@@ -70,6 +70,10 @@ struct x16_kernels {
 	void (*tokens[X16_TT + 1])(const uint8_t *q, int64_t nb, const struct block_q8_0 *const *x,
 				   const struct x16_xblock *xb, float *const *y);
 };
+
+/* o's blocks for token x (nb blocks): start = -off x sum(x), d = d_x (quant_x16_avx2.c; every
+ * CPU that runs either kernel set has AVX2). */
+void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o);
 
 /* The kernels for Q8_0 or Q4_0. The AVX-512 ones take Q8_0 stored as w + 128, the AVX2 ones
  * as w (quant_x16.c packs for the set the CPU runs). */

@@ -19,8 +19,6 @@
 #include "quant_simd.h"
 #include "quant_x16.h"
 
-#define G X16_G
-
 INLINE __m256i bcast4(const int8_t *p)
 {
 	int32_t v;
@@ -34,116 +32,89 @@ INLINE __m256i widen(__m256i p)
 	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-static void prepare_q8_0(const struct block_q8_0 *x, int64_t nb, struct x16_xblock *o)
+void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o)
 {
 	for (int64_t i = 0; i < nb; i++) {
-		o->start[i] = 0;
+		int32_t sum = 0;
+		if (off) {
+			__m256i v = widen(_mm256_maddubs_epi16(
+			    _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x[i].qs)));
+			__m128i h = _mm_add_epi32(_mm256_castsi256_si128(v),
+						  _mm256_extracti128_si256(v, 1));
+			h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+			h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+			sum = _mm_cvtsi128_si32(h);
+		}
+		o->start[i] = -off * sum;
 		o->d[i] = h2f(x[i].d);
 	}
 }
 
-static void prepare_q4_0(const struct block_q8_0 *x, int64_t nb, struct x16_xblock *o)
-{
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i s = widen(_mm256_maddubs_epi16(
-		    _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x[i].qs)));
-		__m128i h =
-		    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-		o->start[i] = -8 * _mm_cvtsi128_si32(h);
-		o->d[i] = h2f(x[i].d);
-	}
-}
-
-/* Integer dot products of block i for ns registers of 8 rows (register j: rows 8 (j % 2).. of
- * the group at q + (j / 2) gb, q already at block i) against one token's block x, into s[j].
- * Q8_0: 8 lines of 4 elements; Q4_0: 4 lines, elements 4k.. in the low nibbles and 16+4k.. in
- * the high ones. The loop over lines stays a loop: unrolled, GCC reassociates the integer sums
- * into a tree whose partial sums spill to the stack (a third slower here). */
-INLINE void sums_q8_0(const uint8_t *q, size_t gb, int ns, const int8_t *x, __m256i *s)
+/* Integer dot products of block i: ns registers of 8 rows (register j: rows 8 (j % 2).. of the
+ * group at q + (j / 2) gb, q already at block i) against nt tokens' blocks x[t], into
+ * s[j nt + t]. Each weight register is loaded and unpacked once for all tokens, each activation
+ * broadcast once for all registers. Q8_0: 8 lines of 4 elements; Q4_0: 4 lines, elements 4k..
+ * in the low nibbles and 16+4k.. in the high ones. The loop over lines stays a loop: unrolled,
+ * GCC reassociates the integer sums into a tree whose partial sums spill to the stack (a third
+ * slower here). */
+INLINE void dots_q8_0(const uint8_t *q, size_t gb, int ns, const int8_t *const *x, int nt,
+		      __m256i *s)
 {
 #pragma GCC unroll 8
-	for (int j = 0; j < ns; j++)
+	for (int j = 0; j < ns * nt; j++)
 		s[j] = _mm256_setzero_si256();
 #pragma GCC unroll 1
 	for (int k = 0; k < 8; k++) {
-		const __m256i b = bcast4(x + 4 * k);
+		__m256i b[X16_TT];
+#pragma GCC unroll 8
+		for (int t = 0; t < nt; t++)
+			b[t] = bcast4(x[t] + 4 * k);
 #pragma GCC unroll 8
 		for (int j = 0; j < ns; j++) {
 			const __m256i w = _mm256_load_si256(
 			    (const __m256i *)(q + (size_t)(j / 2) * gb + 64 * k + 32 * (j % 2)));
-			s[j] = _mm256_add_epi32(
-			    s[j], widen(_mm256_maddubs_epi16(_mm256_abs_epi8(w),
-							     _mm256_sign_epi8(b, w))));
+			const __m256i u = _mm256_abs_epi8(w);
+#pragma GCC unroll 8
+			for (int t = 0; t < nt; t++)
+				s[j * nt + t] = _mm256_add_epi32(
+				    s[j * nt + t],
+				    widen(_mm256_maddubs_epi16(u, _mm256_sign_epi8(b[t], w))));
 		}
 	}
 }
 
-INLINE void sums_q4_0(const uint8_t *q, size_t gb, int ns, const int8_t *x, __m256i *s)
+INLINE void dots_q4_0(const uint8_t *q, size_t gb, int ns, const int8_t *const *x, int nt,
+		      __m256i *s)
 {
 	const __m256i m = _mm256_set1_epi8(0x0F);
 #pragma GCC unroll 8
-	for (int j = 0; j < ns; j++)
+	for (int j = 0; j < ns * nt; j++)
 		s[j] = _mm256_setzero_si256();
 #pragma GCC unroll 1
 	for (int k = 0; k < 4; k++) {
-		const __m256i lo = bcast4(x + 4 * k), hi = bcast4(x + 16 + 4 * k);
+		__m256i lo[X16_TT], hi[X16_TT];
+#pragma GCC unroll 8
+		for (int t = 0; t < nt; t++) {
+			lo[t] = bcast4(x[t] + 4 * k);
+			hi[t] = bcast4(x[t] + 16 + 4 * k);
+		}
 #pragma GCC unroll 8
 		for (int j = 0; j < ns; j++) {
 			const __m256i w = _mm256_load_si256(
 			    (const __m256i *)(q + (size_t)(j / 2) * gb + 64 * k + 32 * (j % 2)));
-			const __m256i a = _mm256_maddubs_epi16(_mm256_and_si256(w, m), lo),
-				      b = _mm256_maddubs_epi16(
-					  _mm256_and_si256(_mm256_srli_epi16(w, 4), m), hi);
-			s[j] = _mm256_add_epi16(s[j], _mm256_add_epi16(a, b)); /* <= 8 x 3810 */
+			const __m256i wl = _mm256_and_si256(w, m),
+				      wh = _mm256_and_si256(_mm256_srli_epi16(w, 4), m);
+#pragma GCC unroll 8
+			for (int t = 0; t < nt; t++) /* at most 8 x 3810 in int16 */
+				s[j * nt + t] = _mm256_add_epi16(
+				    s[j * nt + t],
+				    _mm256_add_epi16(_mm256_maddubs_epi16(wl, lo[t]),
+						     _mm256_maddubs_epi16(wh, hi[t])));
 		}
 	}
 #pragma GCC unroll 8
-	for (int j = 0; j < ns; j++)
+	for (int j = 0; j < ns * nt; j++)
 		s[j] = widen(s[j]);
-}
-
-/* The same for one register of 8 rows (q at block i, plus 32 for the second half) against nt
- * tokens' blocks x[t], into s[t]: each weight register is loaded and unpacked once. */
-INLINE void tsums_q8_0(const uint8_t *q, int nt, const int8_t *const *x, __m256i *s)
-{
-#pragma GCC unroll 8
-	for (int t = 0; t < nt; t++)
-		s[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-	for (int k = 0; k < 8; k++) {
-		const __m256i w = _mm256_load_si256((const __m256i *)(q + 64 * k)),
-			      u = _mm256_abs_epi8(w);
-#pragma GCC unroll 8
-		for (int t = 0; t < nt; t++)
-			s[t] = _mm256_add_epi32(s[t],
-						widen(_mm256_maddubs_epi16(
-						    u, _mm256_sign_epi8(bcast4(x[t] + 4 * k), w))));
-	}
-}
-
-INLINE void tsums_q4_0(const uint8_t *q, int nt, const int8_t *const *x, __m256i *s)
-{
-	const __m256i m = _mm256_set1_epi8(0x0F);
-#pragma GCC unroll 8
-	for (int t = 0; t < nt; t++)
-		s[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-	for (int k = 0; k < 4; k++) {
-		const __m256i w = _mm256_load_si256((const __m256i *)(q + 64 * k)),
-			      lo = _mm256_and_si256(w, m),
-			      hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m);
-#pragma GCC unroll 8
-		for (int t = 0; t < nt; t++)
-			s[t] = _mm256_add_epi16(
-			    s[t],
-			    _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(x[t] + 4 * k)),
-					     _mm256_maddubs_epi16(hi, bcast4(x[t] + 16 + 4 * k))));
-	}
-#pragma GCC unroll 8
-	for (int t = 0; t < nt; t++)
-		s[t] = widen(s[t]);
 }
 
 /* The scales of half h (8 rows) of block i of the group at q. */
@@ -174,7 +145,8 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 			_Pragma("GCC unroll 8") for (int g = 0; g < NG; g++)                       \
 			    x16_prefetch_ahead(q, gb, nb, qb, NG, g, i);                           \
 			__m256i s[2 * NG];                                                         \
-			sums_##name(q + (size_t)i * qb, gb, 2 * NG, x[i].qs, s);                   \
+			const int8_t *xs = x[i].qs;                                                \
+			dots_##name(q + (size_t)i * qb, gb, 2 * NG, &xs, 1, s);                    \
 			_Pragma("GCC unroll 8") for (int j = 0; j < 2 * NG; j++) acc[j] =          \
 			    finish(acc[j], s[j], xb->start[i],                                     \
 				   scales(q + (j / 2) * gb, nb, qb, i, j % 2), xb->d[i]);          \
@@ -203,7 +175,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 				_Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) xs[t] =       \
 				    x[t][i].qs;                                                    \
 				__m256i s[NT];                                                     \
-				tsums_##name(qi + 32 * h, NT, xs, s);                              \
+				dots_##name(qi + 32 * h, 0, 1, xs, NT, s);                         \
 				const __m256 dw = scales(q, nb, qb, i, h);                         \
 				_Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) acc[t] =      \
 				    finish(acc[t], s[t], xb[t].start[i], dw, xb[t].d[i]);          \
@@ -213,7 +185,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 		}                                                                                  \
 	}
 
-#define DEF_KERNELS(name, T)                                                                       \
+#define DEF_KERNELS(name, T, OFF)                                                                  \
 	DEF_ROWS(name, T, 1)                                                                       \
 	DEF_ROWS(name, T, 2)                                                                       \
 	DEF_TOKENS(name, T, 2)                                                                     \
@@ -221,13 +193,13 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 	DEF_TOKENS(name, T, 4)                                                                     \
 	static const struct x16_kernels kernels_##name = {                                         \
 	    2, /* groups a generation pass: 4 registers of rows */                                 \
-	    prepare_##name,                                                                        \
+	    OFF,                                                                                   \
 	    rows_##name##_1,                                                                       \
 	    rows_##name##_2,                                                                       \
 	    {NULL, NULL, tokens_##name##_2, tokens_##name##_3, tokens_##name##_4}};
 
-DEF_KERNELS(q8_0, HERD_TYPE_Q8_0)
-DEF_KERNELS(q4_0, HERD_TYPE_Q4_0)
+DEF_KERNELS(q8_0, HERD_TYPE_Q8_0, 0)
+DEF_KERNELS(q4_0, HERD_TYPE_Q4_0, 8)
 
 const struct x16_kernels *herd_x16_avx2_kernels(enum herd_type t)
 {

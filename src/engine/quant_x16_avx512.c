@@ -22,21 +22,6 @@
 
 #define G X16_G /* rows per group: the int32 lanes of a 512-bit register */
 
-INLINE void prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o)
-{
-	const __m256i offv = _mm256_set1_epi8((char)off);
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), offv,
-						_mm256_loadu_si256((const __m256i *)x[i].qs));
-		__m128i h =
-		    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-		o->start[i] = -_mm_cvtsi128_si32(h);
-		o->d[i] = h2f(x[i].d);
-	}
-}
-
 INLINE __m512i bcast4(const int8_t *p)
 {
 	int32_t v;
@@ -156,10 +141,6 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 	}
 
 #define DEF_KERNELS(name, T, SHIFT, OFF)                                                           \
-	static void prepare_##name(const struct block_q8_0 *x, int64_t nb, struct x16_xblock *o)   \
-	{                                                                                          \
-		prepare(x, nb, OFF, o);                                                            \
-	}                                                                                          \
 	DEF_ROWS(name, T, SHIFT, 1)                                                                \
 	DEF_ROWS(name, T, SHIFT, 4)                                                                \
 	DEF_TOKENS(name, T, SHIFT, 2)                                                              \
@@ -167,7 +148,7 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 	DEF_TOKENS(name, T, SHIFT, 4)                                                              \
 	static const struct x16_kernels kernels_##name = {                                         \
 	    4,                                                                                     \
-	    prepare_##name,                                                                        \
+	    OFF,                                                                                   \
 	    rows_##name##_1,                                                                       \
 	    rows_##name##_4,                                                                       \
 	    {NULL, NULL, tokens_##name##_2, tokens_##name##_3, tokens_##name##_4}};

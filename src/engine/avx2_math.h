@@ -1,11 +1,20 @@
-/* vexp — e^x on 8 floats for the AVX2 code that is compiled by target attribute (attention.c,
- * activation.c), included by those files only, on x86-64. */
-#ifndef HERD_VEXP_H
-#define HERD_VEXP_H
+/* avx2_math — float helpers for the AVX2 code compiled by target attribute (attention.c,
+ * activation.c): a mask for a row's last n % 8 floats and e^x on 8 floats. Included by those
+ * files only, on x86-64. */
+#ifndef HERD_AVX2_MATH_H
+#define HERD_AVX2_MATH_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
+
+/* The first rem (< 8) lanes: a mask for maskload / maskstore. */
+AVX2 static inline __m256i tail_mask(int32_t rem)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 /* e^x for x <= 0 (softmax's inputs), within 2 ulp: e^x = 2^n e^r with n = round(x / ln 2) and
  * |r| <= ln 2 / 2, e^r by its Taylor series to r^7 (the rest is below 5e-9 relative); 0 below
