@@ -131,10 +131,41 @@ AVX2 static inline float dot(const float *q, const float *kj, int32_t n8, int32_
 	return hsum8(_mm256_add_ps(a0, a1));
 }
 
+/* out[b hd + 0 .. r) = sum over j of w[b n_pos + j] v_j[0 .. r) for nh heads b (r <= 8 lanes of
+ * each value row v + j kv_stride). nh is a constant at each call (4 or 1), so that the
+ * accumulators stay in registers: with a variable count GCC kept them on the stack. Each lane
+ * sums in position order, one FMA a position. */
+AVX2 static inline __attribute__((always_inline)) void weigh_values(const float *w, int32_t n_pos,
+								    const float *v,
+								    size_t kv_stride, int32_t r,
+								    int nh, float *out, int32_t hd)
+{
+	const __m256i m = tail_mask(r);
+	__m256 acc[4];
+#pragma GCC unroll 4
+	for (int b = 0; b < nh; b++)
+		acc[b] = _mm256_setzero_ps();
+	for (int32_t j = 0; j < n_pos; j++) {
+		const float *vj = v + (size_t)j * kv_stride;
+		const __m256 x = r == 8 ? _mm256_loadu_ps(vj) : _mm256_maskload_ps(vj, m);
+#pragma GCC unroll 4
+		for (int b = 0; b < nh; b++)
+			acc[b] = _mm256_fmadd_ps(_mm256_set1_ps(w[(size_t)b * (size_t)n_pos + j]),
+						 x, acc[b]);
+	}
+#pragma GCC unroll 4
+	for (int b = 0; b < nh; b++) {
+		if (r == 8)
+			_mm256_storeu_ps(out + (size_t)b * (size_t)hd, acc[b]);
+		else
+			_mm256_maskstore_ps(out + (size_t)b * (size_t)hd, m, acc[b]);
+	}
+}
+
 /* herd_attend: the query heads share every key and value row they read. Scores run 8
  * positions at a time (their key rows stay in L1 for all heads), one accumulator each, summed
  * across in one transpose instead of a horizontal sum per position; the weighted sum of values
- * runs 8 lanes at a time for up to 8 heads, each value chunk loaded once for all of them. */
+ * runs 8 lanes at a time for 4 heads (weigh_values), each value chunk loaded once for them. */
 AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const float *v,
 			     size_t kv_stride, int32_t n_pos, int32_t hd, float scale, float *sc,
 			     float *out)
@@ -144,6 +175,17 @@ AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const 
 	int32_t j = 0;
 	for (; j + 8 <= n_pos; j += 8) {
 		const float *kj = k + (size_t)j * kv_stride;
+		/* the next block's key rows and this block's value rows, for the weighted sum
+		 * below: between two tokens the weights streamed past and evicted them */
+		for (int p = 0; p < 8; p++)
+			for (int32_t i = 0; i < hd; i += 16) {
+				if (j + 8 + p < n_pos)
+					_mm_prefetch(
+					    (const char *)(kj + (size_t)(8 + p) * kv_stride + i),
+					    _MM_HINT_T0);
+				_mm_prefetch((const char *)(v + (size_t)(j + p) * kv_stride + i),
+					     _MM_HINT_T0);
+			}
 		for (int32_t h = 0; h < n_q; h++) {
 			const float *qh = q + (size_t)h * (size_t)hd;
 			__m256 a[8];
@@ -181,34 +223,15 @@ AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const 
 		softmax_avx2(sc + (size_t)h * (size_t)n_pos, n_pos);
 	for (int32_t i0 = 0; i0 < hd; i0 += 8) {
 		const int32_t r = hd - i0 < 8 ? hd - i0 : 8;
-		const __m256i m = tail_mask(r);
-		for (int32_t h0 = 0; h0 < n_q; h0 += 8) {
-			const int32_t hn = n_q - h0 < 8 ? n_q - h0 : 8;
-			const float *w = sc + (size_t)h0 * (size_t)n_pos;
-			__m256 acc[8];
-#pragma GCC unroll 8
-			for (int b = 0; b < 8; b++)
-				acc[b] = _mm256_setzero_ps();
-			for (j = 0; j < n_pos; j++) {
-				const float *vj = v + (size_t)j * kv_stride + i0;
-				const __m256 x =
-				    r == 8 ? _mm256_loadu_ps(vj) : _mm256_maskload_ps(vj, m);
-				/* constant indices keep acc in registers; the tests are predicted
-				 */
-#pragma GCC unroll 8
-				for (int b = 0; b < 8; b++)
-					if (b < hn)
-						acc[b] = _mm256_fmadd_ps(
-						    _mm256_set1_ps(
-							w[(size_t)b * (size_t)n_pos + j]),
-						    x, acc[b]);
-			}
-			for (int b = 0; b < hn; b++) {
-				float *o = out + (size_t)(h0 + b) * (size_t)hd + i0;
-				if (r == 8)
-					_mm256_storeu_ps(o, acc[b]);
-				else
-					_mm256_maskstore_ps(o, m, acc[b]);
+		for (int32_t h = 0; h < n_q;) {
+			const float *w = sc + (size_t)h * (size_t)n_pos;
+			float *o = out + (size_t)h * (size_t)hd + i0;
+			if (n_q - h >= 4) {
+				weigh_values(w, n_pos, v + i0, kv_stride, r, 4, o, hd);
+				h += 4;
+			} else {
+				weigh_values(w, n_pos, v + i0, kv_stride, r, 1, o, hd);
+				h += 1;
 			}
 		}
 	}
