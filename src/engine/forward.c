@@ -7,7 +7,8 @@
  *   straight into the cache), RoPE, attention, convert, output matmul, residual+norm+convert,
  *   gate/up matmul, SwiGLU+convert, down matmul; then residual + final norm + convert, logits.
  * Each phase runs on as many threads as its work keeps busy (one, for a tiny model); matmuls
- * hand out chunks of rows from an atomic counter and walk a prompt in activation tiles.
+ * hand out chunks of rows (a run of them per thread, shared at the end) and walk a prompt in
+ * activation tiles.
  * Activations are converted once per matrix input to the weights' vec_dot_type (none for F32).
  * Shapes below are (rows, row length) in floats unless stated. */
 #include <math.h>
@@ -28,8 +29,11 @@
  * on the caller alone. */
 #define MIN_WORK_PER_THREAD 40000
 
-/* Matrix products are cut into chunks of rows that threads take from a shared counter (a
- * preempted thread on a shared machine then delays a chunk, not half the phase). A chunk is
+/* Matrix products are cut into chunks of rows. Each thread takes the chunks of its own run in
+ * order, then helps with the others' (a preempted thread on a shared machine then delays a
+ * chunk, not half the phase). In order, because the kernels prefetch past the end of a pass
+ * into the weights that follow: chunks handed out in turn from one counter (thread 0 took
+ * 0, 2, 4.., thread 1 1, 3, 5..) started every chunk's streams cold. A chunk is
  * a multiple of the 64 rows (4 groups of 16) that the packed matrices' AVX-512 generation
  * kernel takes at once (quant_x16_avx512.c; the AVX2 one takes 32), and so of the file-layout
  * AVX2 kernels' 4-row tile; there are about CHUNKS_PER_THREAD per thread. */
@@ -55,6 +59,14 @@ struct mm_job {
 	float *y; /* y[t * ldy + r] */
 	int64_t ldy;
 	int64_t chunk_rows, chunk0; /* rows per chunk; index of this job's first chunk */
+};
+
+/* Thread t's share of a matmul's chunks: [next, end), taken in order, so that one chunk's
+ * weights follow the last's in memory and the kernels' prefetch past a pass's end lands on
+ * what the thread reads next. A thread that ran out of its own helps in the others'. */
+struct region {
+	_Alignas(64) atomic_llong next;
+	int64_t end;
 };
 
 struct herd_ctx {
@@ -92,7 +104,8 @@ struct herd_ctx {
 	int nth;			/* threads taking part in the phase */
 	double min_work;		/* MIN_WORK_PER_THREAD unless tuned (herd_ctx_tune) */
 	size_t x_tile_bytes;		/* X_TILE_BYTES unless tuned */
-	_Alignas(64) atomic_llong next; /* next chunk (matmul) or item (attention) to take */
+	_Alignas(64) atomic_llong next; /* next item (attention) to take */
+	struct region *region;		/* a matmul's chunks, one run of them per thread */
 };
 
 struct herd_ctx_params herd_ctx_default_params(void)
@@ -272,34 +285,39 @@ static void ph_convert(void *arg, int ith, int nth)
 		convert_row(c, r);
 }
 
-/* Takes chunks of rows until none is left; each chunk runs over the tokens in tiles. */
+/* Chunk i of the planned matrices, over the tokens in tiles. */
+static void matmul_chunk(struct herd_ctx *c, int64_t i)
+{
+	const int64_t nt = c->nt, tile = c->x_tile;
+	int j = c->n_jobs - 1;
+	while (c->jobs[j].chunk0 > i)
+		j--;
+	const struct mm_job *J = &c->jobs[j];
+	const int64_t n = J->w->ne[0], rows = J->w->ne[1];
+	const int64_t r0 = (i - J->chunk0) * J->chunk_rows;
+	const int64_t r1 = r0 + J->chunk_rows < rows ? r0 + J->chunk_rows : rows;
+	const size_t ws = herd_type_row_bytes(J->w->type, n);
+	for (int64_t t0 = 0; t0 < nt; t0 += tile) {
+		const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
+		const void *x = (const char *)J->x + (size_t)t0 * J->x_stride;
+		if (J->w->packed)
+			herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0, r1,
+					J->y + t0 * J->ldy, J->ldy);
+		else
+			herd_matmul(J->w->type, J->w->data, ws, x, J->x_stride, n, tn, r0, r1,
+				    J->y + t0 * J->ldy, J->ldy);
+	}
+}
+
+/* Takes the chunks of its own region in order, then helps in the others' until none is left. */
 static void ph_matmul(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
-	(void)ith, (void)nth;
-	const int64_t nt = c->nt, tile = c->x_tile;
-	for (;;) {
-		int64_t i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
-		if (i >= c->n_chunks)
-			return;
-		int j = c->n_jobs - 1;
-		while (c->jobs[j].chunk0 > i)
-			j--;
-		const struct mm_job *J = &c->jobs[j];
-		const int64_t n = J->w->ne[0], rows = J->w->ne[1];
-		const int64_t r0 = (i - J->chunk0) * J->chunk_rows;
-		const int64_t r1 = r0 + J->chunk_rows < rows ? r0 + J->chunk_rows : rows;
-		const size_t ws = herd_type_row_bytes(J->w->type, n);
-		for (int64_t t0 = 0; t0 < nt; t0 += tile) {
-			const int64_t tn = nt - t0 < tile ? nt - t0 : tile;
-			const void *x = (const char *)J->x + (size_t)t0 * J->x_stride;
-			if (J->w->packed)
-				herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0,
-						r1, J->y + t0 * J->ldy, J->ldy);
-			else
-				herd_matmul(J->w->type, J->w->data, ws, x, J->x_stride, n, tn, r0,
-					    r1, J->y + t0 * J->ldy, J->ldy);
-		}
+	for (int k = 0; k < nth; k++) {
+		struct region *R = &c->region[(ith + k) % nth];
+		for (int64_t i;
+		     (i = atomic_fetch_add_explicit(&R->next, 1, memory_order_relaxed)) < R->end;)
+			matmul_chunk(c, i);
 	}
 }
 
@@ -369,23 +387,36 @@ static void ph_swiglu(void *arg, int ith, int nth)
 
 /* ---- one batch of at most n_batch tokens at position c->pos ---- */
 
-/* Runs one phase on as many threads as its work (about one multiply-add or element per
- * unit) keeps busy. */
-static void run(struct herd_ctx *c, void (*fn)(void *, int, int), double work)
+/* How many threads a phase of this much work (about one multiply-add or element per unit)
+ * keeps busy: c->nth. */
+static void set_threads(struct herd_ctx *c, double work)
 {
 	double nth = c->min_work > 0 ? work / c->min_work : HERD_MAX_THREADS;
 	c->nth = nth < 1 ? 1 : nth >= herd_pool_size(c->pool) ? herd_pool_size(c->pool) : (int)nth;
+}
+
+/* Runs one phase on the threads its work keeps busy. */
+static void run(struct herd_ctx *c, void (*fn)(void *, int, int), double work)
+{
+	set_threads(c, work);
 	atomic_store_explicit(&c->next, 0, memory_order_relaxed); /* published by the run */
 	herd_pool_run_n(c->pool, c->nth, fn, c);
 }
 
-/* The work of the matrix products planned last: rows x row length x tokens. */
-static double mm_work(const struct herd_ctx *c)
+/* Runs the matrix products planned last: their work is rows x row length x tokens, and each
+ * thread's region is an equal run of their chunks. */
+static void run_matmul(struct herd_ctx *c)
 {
-	double w = 0;
+	double work = 0;
 	for (int j = 0; j < c->n_jobs; j++)
-		w += (double)c->jobs[j].w->ne[0] * (double)c->jobs[j].w->ne[1];
-	return w * c->nt;
+		work += (double)c->jobs[j].w->ne[0] * (double)c->jobs[j].w->ne[1];
+	set_threads(c, work * c->nt);
+	for (int t = 0; t < c->nth; t++) { /* published by the run */
+		atomic_store_explicit(&c->region[t].next, c->n_chunks * t / c->nth,
+				      memory_order_relaxed);
+		c->region[t].end = c->n_chunks * (t + 1) / c->nth;
+	}
+	herd_pool_run_n(c->pool, c->nth, ph_matmul, c);
 }
 
 /* Evaluates tokens[0..nt) at c->pos; writes logits of rows [row0, nt) to out (n_vocab apart),
@@ -420,7 +451,7 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 		c->add_residual = l > 0;
 		c->row0 = 0;
 		run(c, ph_norm, norm_work);
-		run(c, ph_matmul, mm_work(c));
+		run_matmul(c);
 		run(c, ph_rope, rope_work);
 		run(c, ph_attention, att_work);
 
@@ -429,7 +460,7 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 		plan(c, &L->wo, o_y, o_ld, 1, c->att, E);
 		if (c->in[0].convert)
 			run(c, ph_convert, convert_work);
-		run(c, ph_matmul, mm_work(c));
+		run_matmul(c);
 
 		const struct herd_tensor *gu[2] = {L->gate, L->up};
 		float *gu_y[2] = {c->hb, c->hb2};
@@ -438,13 +469,13 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 		c->norm_w = L->ffn_norm;
 		c->add_residual = true;
 		run(c, ph_norm, norm_work);
-		run(c, ph_matmul, mm_work(c));
+		run_matmul(c);
 
 		float *d_y[1] = {c->tmp};
 		int64_t d_ld[1] = {E};
 		plan(c, &L->down, d_y, d_ld, 1, c->hb, F);
 		run(c, ph_swiglu, swiglu_work);
-		run(c, ph_matmul, mm_work(c));
+		run_matmul(c);
 	}
 	c->pos += nt;
 	if (!out)
@@ -461,7 +492,7 @@ static void forward_batch(struct herd_ctx *c, const int32_t *tokens, int32_t nt,
 	c->row0 = row0;
 	run(c, ph_norm, (nt - row0) * (double)E * 4);
 	c->nt = nt - row0;
-	run(c, ph_matmul, mm_work(c));
+	run_matmul(c);
 	c->nt = nt;
 }
 
@@ -509,6 +540,8 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 		free(c);
 		return HERD_ERR_BAD_INPUT;
 	}
+	c->region = aligned_alloc(64, (size_t)n_threads * sizeof *c->region);
+	HERD_ASSERT(c->region);
 	const size_t E = (size_t)I->n_embd, F = (size_t)I->n_ff, B = (size_t)n_batch;
 	size_t kv = (size_t)I->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
 	c->k_cache = herd_xcalloc(kv, sizeof(float));
@@ -557,6 +590,7 @@ void herd_ctx_free(struct herd_ctx *c)
 	if (!c)
 		return;
 	herd_pool_free(c->pool);
+	free(c->region);
 	free(c->k_cache);
 	free(c->v_cache);
 	free(c->x);
