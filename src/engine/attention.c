@@ -131,41 +131,54 @@ AVX2 static inline float dot(const float *q, const float *kj, int32_t n8, int32_
 	return hsum8(_mm256_add_ps(a0, a1));
 }
 
-/* out[b hd + 0 .. r) = sum over j of w[b n_pos + j] v_j[0 .. r) for nh heads b (r <= 8 lanes of
- * each value row v + j kv_stride). nh is a constant at each call (4 or 1), so that the
- * accumulators stay in registers: with a variable count GCC kept them on the stack. Each lane
- * sums in position order, one FMA a position. */
-AVX2 static inline __attribute__((always_inline)) void weigh_values(const float *w, int32_t n_pos,
-								    const float *v,
-								    size_t kv_stride, int32_t r,
-								    int nh, float *out, int32_t hd)
+/* out[b hd + i] = sum over j of w[b n_pos + j] v_j[i] for nh heads b and the first i < 8 (nd - 1)
+ * + r lanes of each value row v_j = v + j kv_stride: nd vectors, the last with r (1..8) lanes.
+ * nh (4 or 1) and nd (2 or 1) are constants at each call, so that the nh x nd accumulators stay
+ * in registers: with a variable count GCC kept them on the stack. 4 x 2 of them are 8
+ * independent FMA chains, enough to hide an FMA's latency (4 x 1 waited on it). Each lane sums in
+ * position order, one FMA a position. */
+AVX2 static inline __attribute__((always_inline)) void
+weigh_values(const float *w, int32_t n_pos, const float *v, size_t kv_stride, int nh, int nd,
+	     int32_t r, float *out, int32_t hd)
 {
 	const __m256i m = tail_mask(r);
-	__m256 acc[4];
+	__m256 acc[4][2];
 #pragma GCC unroll 4
 	for (int b = 0; b < nh; b++)
-		acc[b] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+		for (int d = 0; d < nd; d++)
+			acc[b][d] = _mm256_setzero_ps();
 	for (int32_t j = 0; j < n_pos; j++) {
 		const float *vj = v + (size_t)j * kv_stride;
-		const __m256 x = r == 8 ? _mm256_loadu_ps(vj) : _mm256_maskload_ps(vj, m);
+		__m256 x[2];
+#pragma GCC unroll 2
+		for (int d = 0; d < nd; d++)
+			x[d] = d < nd - 1 || r == 8 ? _mm256_loadu_ps(vj + 8 * d)
+						    : _mm256_maskload_ps(vj + 8 * d, m);
 #pragma GCC unroll 4
-		for (int b = 0; b < nh; b++)
-			acc[b] = _mm256_fmadd_ps(_mm256_set1_ps(w[(size_t)b * (size_t)n_pos + j]),
-						 x, acc[b]);
+		for (int b = 0; b < nh; b++) {
+			const __m256 wb = _mm256_set1_ps(w[(size_t)b * (size_t)n_pos + j]);
+#pragma GCC unroll 2
+			for (int d = 0; d < nd; d++)
+				acc[b][d] = _mm256_fmadd_ps(wb, x[d], acc[b][d]);
+		}
 	}
 #pragma GCC unroll 4
-	for (int b = 0; b < nh; b++) {
-		if (r == 8)
-			_mm256_storeu_ps(out + (size_t)b * (size_t)hd, acc[b]);
-		else
-			_mm256_maskstore_ps(out + (size_t)b * (size_t)hd, m, acc[b]);
-	}
+	for (int b = 0; b < nh; b++)
+#pragma GCC unroll 2
+		for (int d = 0; d < nd; d++) {
+			float *o = out + (size_t)b * (size_t)hd + 8 * d;
+			if (d < nd - 1 || r == 8)
+				_mm256_storeu_ps(o, acc[b][d]);
+			else
+				_mm256_maskstore_ps(o, m, acc[b][d]);
+		}
 }
 
 /* herd_attend: the query heads share every key and value row they read. Scores run 8
  * positions at a time (their key rows stay in L1 for all heads), one accumulator each, summed
  * across in one transpose instead of a horizontal sum per position; the weighted sum of values
- * runs 8 lanes at a time for 4 heads (weigh_values), each value chunk loaded once for them. */
+ * runs 16 lanes at a time for 4 heads (weigh_values), each value chunk loaded once for them. */
 AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const float *v,
 			     size_t kv_stride, int32_t n_pos, int32_t hd, float scale, float *sc,
 			     float *out)
@@ -221,18 +234,21 @@ AVX2 static void attend_avx2(const float *q, int32_t n_q, const float *k, const 
 			    scale;
 	for (int32_t h = 0; h < n_q; h++)
 		softmax_avx2(sc + (size_t)h * (size_t)n_pos, n_pos);
-	for (int32_t i0 = 0; i0 < hd; i0 += 8) {
-		const int32_t r = hd - i0 < 8 ? hd - i0 : 8;
+	for (int32_t i0 = 0; i0 < hd; i0 += 16) {
+		const int32_t left = hd - i0, r = left > 8 ? (left > 16 ? 8 : left - 8) : left;
 		for (int32_t h = 0; h < n_q;) {
-			const float *w = sc + (size_t)h * (size_t)n_pos;
+			const int nh = n_q - h >= 4 ? 4 : 1;
+			const float *w = sc + (size_t)h * (size_t)n_pos, *vi = v + i0;
 			float *o = out + (size_t)h * (size_t)hd + i0;
-			if (n_q - h >= 4) {
-				weigh_values(w, n_pos, v + i0, kv_stride, r, 4, o, hd);
-				h += 4;
-			} else {
-				weigh_values(w, n_pos, v + i0, kv_stride, r, 1, o, hd);
-				h += 1;
-			}
+			if (nh == 4 && left > 8)
+				weigh_values(w, n_pos, vi, kv_stride, 4, 2, r, o, hd);
+			else if (nh == 4)
+				weigh_values(w, n_pos, vi, kv_stride, 4, 1, r, o, hd);
+			else if (left > 8)
+				weigh_values(w, n_pos, vi, kv_stride, 1, 2, r, o, hd);
+			else
+				weigh_values(w, n_pos, vi, kv_stride, 1, 1, r, o, hd);
+			h += nh;
 		}
 	}
 }
