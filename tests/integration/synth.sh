@@ -36,5 +36,10 @@ cmp -s "$tmp/b1.gguf" "$tmp/b3.gguf" && fail "different seeds, same file"
 # bench: JSON with the fields the README's table uses
 "$HERD" bench -m "$tmp/b1.gguf" -p 16 -n 8 -r 2 -t 1 --json > "$tmp/bench.json"
 jq -e '.pp_tok_s.median > 0 and .tg_tok_s.median > 0 and .weight_bytes_per_token > 0 and .tg_gb_s > 0' "$tmp/bench.json" >/dev/null || fail "bench json"
+# --membw: a real read bandwidth, and with one repetition the share is generation's GB/s over it
+"$HERD" bench -m "$tmp/b1.gguf" -p 4 -n 4 -r 1 -t 2 --membw --json > "$tmp/bw.json"
+jq -e '.membw_gb_s > 0.5 and .tg_share_of_membw > 0 and
+       ((.tg_share_of_membw - .tg_gb_s / .membw_gb_s) | fabs) < 1e-6 * .tg_share_of_membw' \
+  "$tmp/bw.json" >/dev/null || fail "bench --membw json: $(cat "$tmp/bw.json")"
 "$HERD" bench -m "$tmp/none.gguf" 2>/dev/null && fail "bench of a missing file succeeded"
 echo "synth: ok"
