@@ -101,7 +101,6 @@ struct herd_ctx {
 	struct mm_job jobs[MAX_JOBS];
 	int n_jobs;
 	int64_t n_chunks, x_tile;	/* chunks of all jobs; tokens per activation tile */
-	int nth;			/* threads taking part in the phase */
 	double min_work;		/* MIN_WORK_PER_THREAD unless tuned (herd_ctx_tune) */
 	size_t x_tile_bytes;		/* X_TILE_BYTES unless tuned */
 	_Alignas(64) atomic_llong next; /* next item (attention) to take */
@@ -388,19 +387,19 @@ static void ph_swiglu(void *arg, int ith, int nth)
 /* ---- one batch of at most n_batch tokens at position c->pos ---- */
 
 /* How many threads a phase of this much work (about one multiply-add or element per unit)
- * keeps busy: c->nth. */
-static void set_threads(struct herd_ctx *c, double work)
+ * keeps busy. */
+static int threads_for(const struct herd_ctx *c, double work)
 {
-	double nth = c->min_work > 0 ? work / c->min_work : HERD_MAX_THREADS;
-	c->nth = nth < 1 ? 1 : nth >= herd_pool_size(c->pool) ? herd_pool_size(c->pool) : (int)nth;
+	const double nth = c->min_work > 0 ? work / c->min_work : HERD_MAX_THREADS;
+	const int n = herd_pool_size(c->pool);
+	return nth < 1 ? 1 : nth >= n ? n : (int)nth;
 }
 
 /* Runs one phase on the threads its work keeps busy. */
 static void run(struct herd_ctx *c, void (*fn)(void *, int, int), double work)
 {
-	set_threads(c, work);
 	atomic_store_explicit(&c->next, 0, memory_order_relaxed); /* published by the run */
-	herd_pool_run_n(c->pool, c->nth, fn, c);
+	herd_pool_run_n(c->pool, threads_for(c, work), fn, c);
 }
 
 /* Runs the matrix products planned last: their work is rows x row length x tokens, and each
@@ -410,13 +409,13 @@ static void run_matmul(struct herd_ctx *c)
 	double work = 0;
 	for (int j = 0; j < c->n_jobs; j++)
 		work += (double)c->jobs[j].w->ne[0] * (double)c->jobs[j].w->ne[1];
-	set_threads(c, work * c->nt);
-	for (int t = 0; t < c->nth; t++) { /* published by the run */
-		atomic_store_explicit(&c->region[t].next, c->n_chunks * t / c->nth,
+	const int nth = threads_for(c, work * c->nt);
+	for (int t = 0; t < nth; t++) { /* published by the run */
+		atomic_store_explicit(&c->region[t].next, c->n_chunks * t / nth,
 				      memory_order_relaxed);
-		c->region[t].end = c->n_chunks * (t + 1) / c->nth;
+		c->region[t].end = c->n_chunks * (t + 1) / nth;
 	}
-	herd_pool_run_n(c->pool, c->nth, ph_matmul, c);
+	herd_pool_run_n(c->pool, nth, ph_matmul, c);
 }
 
 /* Evaluates tokens[0..nt) at c->pos; writes logits of rows [row0, nt) to out (n_vocab apart),

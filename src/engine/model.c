@@ -4,8 +4,8 @@
  * The one thing to know: weights are not copied, with one exception. Tensors point into the
  * read-only mapping of the file, which lives as long as the model (norm vectors are copied as
  * floats). The exception: on CPUs with the SIMD kernels (AVX2 and up), the Q8_0 and Q4_0
- * matrices are rewritten 16 rows interleaved (quant_x16.c) into one buffer of huge pages, and the file's
- * pages of them are released, so that memory holds them once. That layout, not the file's, is
+ * matrices are rewritten 16 rows interleaved (quant_x16.c) into one buffer of huge pages, and
+ * the file's pages of them are released, so that memory holds them once. That layout, not the file's, is
  * what lets generation run at the memory's speed. */
 #include <math.h>
 #include <stdio.h>

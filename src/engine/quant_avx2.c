@@ -51,12 +51,6 @@ INLINE __m256i bits32(const uint8_t *qh)
 	return _mm256_cmpeq_epi8(_mm256_and_si256(v, m), m);
 }
 
-/* sum of 8 int32 pairs products: signed a x signed b in 32-byte groups, as 8 int32 */
-INLINE __m256i dot_u8i8(__m256i u, __m256i s)
-{
-	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
 /* ---- 32-element weight blocks against Q8_0 (signed weights) ---- */
 
 INLINE __m256i unpack_q8_0(const void *b, float *d)

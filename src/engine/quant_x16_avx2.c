@@ -26,19 +26,13 @@ INLINE __m256i bcast4(const int8_t *p)
 	return _mm256_set1_epi32(v);
 }
 
-/* int16 pairs to int32 */
-INLINE __m256i widen(__m256i p)
-{
-	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
 void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o)
 {
 	for (int64_t i = 0; i < nb; i++) {
 		int32_t sum = 0;
 		if (off) {
-			__m256i v = widen(_mm256_maddubs_epi16(
-			    _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x[i].qs)));
+			__m256i v = dot_u8i8(_mm256_set1_epi8(1),
+					     _mm256_loadu_si256((const __m256i *)x[i].qs));
 			__m128i h = _mm_add_epi32(_mm256_castsi256_si128(v),
 						  _mm256_extracti128_si256(v, 1));
 			h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -77,8 +71,7 @@ INLINE void dots_q8_0(const uint8_t *q, size_t gb, int ns, const int8_t *const *
 #pragma GCC unroll 8
 			for (int t = 0; t < nt; t++)
 				s[j * nt + t] = _mm256_add_epi32(
-				    s[j * nt + t],
-				    widen(_mm256_maddubs_epi16(u, _mm256_sign_epi8(b[t], w))));
+				    s[j * nt + t], dot_u8i8(u, _mm256_sign_epi8(b[t], w)));
 		}
 	}
 }
