@@ -39,22 +39,25 @@ static struct stat3 stats(double *v, int n)
 struct membw {
 	const uint8_t *buf;
 	size_t bytes;
-	int prefetch; /* 0: a plain sequential read; else this many bytes ahead in each stream */
+	bool prefetch; /* with software prefetch, as the engine's generation kernels read */
 	uint64_t sink[64];
 };
 
-/* Sum n bytes (a multiple of 256) as 4 streams n/4 apart, 64 bytes of each in turn: with
- * prefetch 0 that is the hardware's prefetchers alone, else each stream is also prefetched that
- * far ahead, as the engine's kernels do. */
-__attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p, size_t n, int prefetch)
+/* Sum n bytes (a multiple of 256) as 4 streams n/4 apart, 64 bytes of each in turn: without
+ * prefetch that is the hardware's prefetchers alone; with it each stream is also prefetched
+ * into L1 2 KB ahead and into L2 32 KB ahead, as the engine's generation kernels do
+ * (X16_PREFETCH, X16_PREFETCH_L2 in quant_x16.h). */
+__attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p, size_t n, bool prefetch)
 {
 	__m256i a0 = _mm256_setzero_si256(), a1 = a0;
 	const size_t m = n / 4;
 	for (size_t i = 0; i + 64 <= m; i += 64)
 		for (int s = 0; s < 4; s++) {
 			const uint8_t *q = p + (size_t)s * m + i;
-			if (prefetch)
-				_mm_prefetch((const char *)q + prefetch, _MM_HINT_T0);
+			if (prefetch) {
+				_mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
+				_mm_prefetch((const char *)q + 32768, _MM_HINT_T1);
+			}
 			a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)q));
 			a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(q + 32)));
 		}
@@ -85,10 +88,11 @@ static void membw_task(void *arg, int ith, int nth)
 }
 
 /* The machine's read bandwidth in GB/s with the pool's threads: 1 GiB of huge pages (as the
- * engine gives packed weights) read plainly and read with software prefetch (2 KB ahead in 4
- * streams), 5 passes of each in turn; the better of the two medians. The prefetched read is the
- * faster one on some CPUs (here, Intel: 17 GB/s against 15 on one thread), so that a share of
- * it is a share of what this machine can read, not of what one way of reading gets. */
+ * engine gives packed weights) read plainly and read with software prefetch, 5 passes of each
+ * in turn; the better of the two medians. The prefetched read is the faster one on some CPUs
+ * (here, Intel: 17.4 GB/s against 15 on one thread; 16.6 with the L1 prefetch alone), so that
+ * a share of it is a share of what this machine can read, not of what one way of reading
+ * gets. */
 static double measure_membw(struct herd_pool *pool)
 {
 	struct membw m = {.bytes = MEMBW_BYTES};
@@ -101,7 +105,7 @@ static double measure_membw(struct herd_pool *pool)
 	m.buf = buf;
 	double gbs[2][5];
 	for (int r = 0; r < 10; r++) {
-		m.prefetch = r % 2 ? 2048 : 0;
+		m.prefetch = r % 2;
 		double t0 = herd_now_ms();
 		herd_pool_run(pool, membw_task, &m);
 		gbs[r % 2][r / 2] = (double)MEMBW_BYTES / ((herd_now_ms() - t0) / 1e3) / 1e9;
