@@ -1,10 +1,34 @@
-/* activation — SwiGLU's g = silu(g) * u over a row, silu(g) = g / (1 + e^-g): with AVX2 eight
- * at a time through avx2_math.h's exponential (within 2 ulp of expf; the row's tail through masked
- * loads, so that every element gets the same instructions wherever a row is cut), else the
- * plain loop with expf. */
+/* activation — the float row operations between the matrices, with AVX2 eight at a time, else
+ * plain loops:
+ * - SwiGLU's g = silu(g) * u, silu(g) = g / (1 + e^-g), through avx2_math.h's exponential
+ *   (within 2 ulp of expf; the row's tail through masked loads, so that every element gets the
+ *   same instructions wherever a row is cut);
+ * - RMSNorm, bit for bit the same both ways (see herd_rmsnorm). */
 #include <math.h>
 
 #include "quant_int.h"
+
+/* The squares are summed in 8 interleaved double chains, chain k taking elements k, k + 8, ..:
+ * the AVX2 version's two vectors of 4 doubles are those chains, in the same order. */
+static void rmsnorm_ref(float *out, float *x, const float *d, const float *w, int64_t n, float eps)
+{
+	if (d)
+		for (int64_t i = 0; i < n; i++)
+			x[i] += d[i];
+	double part[8] = {0};
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			part[k] += (double)(x[i + k] * x[i + k]);
+	double ss = 0;
+	for (int k = 0; k < 8; k++)
+		ss += part[k];
+	for (; i < n; i++)
+		ss += (double)(x[i] * x[i]);
+	const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+	for (i = 0; i < n; i++)
+		out[i] = (x[i] * scale) * w[i];
+}
 
 static void silu_mul_ref(float *g, const float *u, int64_t n)
 {
@@ -37,6 +61,41 @@ AVX2 static void silu_mul_avx2(float *g, const float *u, int64_t n)
 						  _mm256_maskload_ps(u + i, m)));
 	}
 }
+
+AVX2 static void rmsnorm_avx2(float *out, float *x, const float *d, const float *w, int64_t n,
+			      float eps)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = lo;
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		if (d) {
+			v = _mm256_add_ps(v, _mm256_loadu_ps(d + i));
+			_mm256_storeu_ps(x + i, v);
+		}
+		const __m256 sq = _mm256_mul_ps(v, v);
+		lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+		hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+	}
+	double part[8];
+	_mm256_storeu_pd(part, lo);
+	_mm256_storeu_pd(part + 4, hi);
+	double ss = 0;
+	for (int k = 0; k < 8; k++)
+		ss += part[k];
+	for (; i < n; i++) {
+		if (d)
+			x[i] += d[i];
+		ss += (double)(x[i] * x[i]);
+	}
+	const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+	const __m256 s8 = _mm256_set1_ps(scale);
+	for (i = 0; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), s8),
+							_mm256_loadu_ps(w + i)));
+	for (; i < n; i++)
+		out[i] = (x[i] * scale) * w[i];
+}
 #endif
 
 void herd_silu_mul(float *g, const float *u, int64_t n)
@@ -48,4 +107,15 @@ void herd_silu_mul(float *g, const float *u, int64_t n)
 	}
 #endif
 	silu_mul_ref(g, u, n);
+}
+
+void herd_rmsnorm(float *out, float *x, const float *d, const float *w, int64_t n, float eps)
+{
+#if defined(__x86_64__)
+	if (herd_simd_enabled()) {
+		rmsnorm_avx2(out, x, d, w, n, eps);
+		return;
+	}
+#endif
+	rmsnorm_ref(out, x, d, w, n, eps);
 }

@@ -40,6 +40,16 @@ void herd_attend_head_ref(const float *q, const float *k, const float *v, size_t
 /* g[i] = silu(g[i]) * u[i], silu(x) = x / (1 + e^-x), for i < n (activation.c). */
 void herd_silu_mul(float *g, const float *u, int64_t n);
 
+/* RMSNorm of a row of n (activation.c): x += d first when d is not NULL, then
+ * out = x / sqrt(mean(x^2) + eps) * w, rounded as ggml rounds it: float squares summed in
+ * double, a float mean, x * scale, then * w. The normed rows are what gets rounded to 8-bit
+ * blocks next, so matching llama.cpp bit for bit here keeps quantized models on the same
+ * rounding decisions. The squares are summed in 8 interleaved double chains, not one: one
+ * chain waited on each add (some 3 µs a norm on tinyllama's 2048); the double sums of float
+ * squares then differ from ggml's in the last bits at most, which the float mean rounds away.
+ * The same bits with and without SIMD. */
+void herd_rmsnorm(float *out, float *x, const float *d, const float *w, int64_t n, float eps);
+
 /* Tuning of a context (forward.c), for tests and benchmarks: the work (about one multiply-add
  * per unit) a thread must get before a phase wakes it (0 = every phase on every thread), and
  * the bytes of converted activations per tile in prompt processing (0 = the default). */

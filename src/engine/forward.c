@@ -185,30 +185,6 @@ static void convert_row(struct herd_ctx *c, int64_t r)
 	}
 }
 
-/* As ggml rounds it: float squares summed in double, a float mean, x * scale, then * w. The
- * normed rows are what gets rounded to 8-bit blocks next, so matching llama.cpp bit for bit
- * here keeps quantized models on the same rounding decisions. The squares are summed in 8
- * interleaved double chains, not one: one chain waited on each add (some 3 us a norm on
- * tinyllama's 2048, 45 norms a token); the double sums of float squares then differ in the last
- * bits at most, which the float mean rounds away. */
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
-{
-	double part[8] = {0};
-	int64_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-			part[k] += (double)(x[i + k] * x[i + k]);
-	double ss = 0;
-	for (int k = 0; k < 8; k++)
-		ss += part[k];
-	for (; i < n; i++)
-		ss += (double)(x[i] * x[i]);
-	const float mean = (float)(ss / (double)n);
-	const float scale = 1.0f / sqrtf(mean + eps);
-	for (i = 0; i < n; i++)
-		out[i] = (x[i] * scale) * w[i];
-}
-
 /* ---- phases: each is fn(ctx, ith, nth) on the pool ---- */
 
 /* ggml's "normal" RoPE: rotates adjacent pairs (x[2i], x[2i+1]) of the first n_rot elements
@@ -263,13 +239,8 @@ static void ph_norm(void *arg, int ith, int nth)
 	split(c->nt - c->row0, ith, nth, &a, &b);
 	for (int64_t r = a; r < b; r++) {
 		int64_t t = c->row0 + r;
-		float *x = c->x + t * E;
-		if (c->add_residual) {
-			const float *d = c->tmp + t * E;
-			for (int64_t i = 0; i < E; i++)
-				x[i] += d[i];
-		}
-		rmsnorm(c->xb + r * E, x, c->norm_w, E, c->m->info.norm_eps);
+		herd_rmsnorm(c->xb + r * E, c->x + t * E, c->add_residual ? c->tmp + t * E : NULL,
+			     c->norm_w, E, c->m->info.norm_eps);
 		convert_row(c, r);
 	}
 }

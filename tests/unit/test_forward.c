@@ -117,6 +117,57 @@ static void silu_mul_matches_formula(void **state)
 	}
 }
 
+/* RMSNorm (with and without the residual added first) against the rounding it promises: float
+ * squares summed in 8 interleaved double chains, a float mean, x * scale, then * w; bit for
+ * bit, on lengths around the 8-float vector and tinyllama's, nothing written past n. */
+static void rmsnorm_rounds_as_specified(void **state)
+{
+	(void)state;
+	static const int64_t ns[] = {1, 7, 8, 13, 2048, 5632};
+	uint64_t seed = 11;
+	for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+		for (int add = 0; add < 2; add++) {
+			const int64_t n = ns[a];
+			float *x = malloc((size_t)n * sizeof *x),
+			      *d = malloc((size_t)n * sizeof *d);
+			float *w = malloc((size_t)n * sizeof *w),
+			      *want = malloc((size_t)n * sizeof *want);
+			float *out = malloc((size_t)(n + 8) * sizeof *out);
+			float *xs = malloc((size_t)n * sizeof *xs);
+			for (int64_t i = 0; i < n; i++) {
+				x[i] = 4 * frand(&seed);
+				d[i] = frand(&seed);
+				w[i] = 1 + frand(&seed);
+				xs[i] = add ? x[i] + d[i] : x[i];
+			}
+			double part[8] = {0}, ss = 0;
+			int64_t i = 0;
+			for (; i + 8 <= n; i += 8)
+				for (int k = 0; k < 8; k++)
+					part[k] += (double)(xs[i + k] * xs[i + k]);
+			for (int k = 0; k < 8; k++)
+				ss += part[k];
+			for (; i < n; i++)
+				ss += (double)(xs[i] * xs[i]);
+			const float scale = 1.0f / sqrtf((float)(ss / (double)n) + 1e-5f);
+			for (i = 0; i < n; i++)
+				want[i] = (xs[i] * scale) * w[i];
+			for (int k = 0; k < 8; k++)
+				out[n + k] = 12345.0f;
+			herd_rmsnorm(out, x, add ? d : NULL, w, n, 1e-5f);
+			for (i = 0; i < n; i++) {
+				if (x[i] != xs[i] || out[i] != want[i])
+					fail_msg("n %lld add %d [%lld]: x %.9g want %.9g, out %.9g "
+						 "want %.9g",
+						 (long long)n, add, (long long)i, x[i], xs[i],
+						 out[i], want[i]);
+			}
+			for (int k = 0; k < 8; k++)
+				assert_true(out[n + k] == 12345.0f);
+			free(x), free(d), free(w), free(want), free(out), free(xs);
+		}
+}
+
 static struct herd_ctx *ctx(const struct herd_model *m, int threads, int n_batch)
 {
 	struct herd_ctx_params p = herd_ctx_default_params();
@@ -192,5 +243,6 @@ static void threads_and_tiles_give_the_same_bits(void **state)
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
     cmocka_unit_test(attention_simd_matches_reference),
     cmocka_unit_test(silu_mul_matches_formula),
+    cmocka_unit_test(rmsnorm_rounds_as_specified),
     cmocka_unit_test(threads_and_tiles_give_the_same_bits),
 }))
