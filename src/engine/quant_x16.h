@@ -24,28 +24,37 @@
  * inlined into them at -O2, and the prefetches were lost */
 #define X16_INLINE static inline __attribute__((always_inline))
 
-/* hint: _MM_HINT_T0 (into L1) or _MM_HINT_T1 (into L2) */
-X16_INLINE void x16_prefetch(const uint8_t *p, size_t bytes, enum _mm_hint hint)
+/* One line into L1, or into L2 when l2 (the hint must be a constant where the build does not
+ * optimize: a branch, which the kernels' inlining removes). */
+X16_INLINE void x16_prefetch_line(const uint8_t *p, bool l2)
+{
+	if (l2)
+		_mm_prefetch((const char *)p, _MM_HINT_T1);
+	else
+		_mm_prefetch((const char *)p, _MM_HINT_T0);
+}
+
+X16_INLINE void x16_prefetch(const uint8_t *p, size_t bytes, bool l2)
 {
 #pragma GCC unroll 8
 	for (size_t k = 0; k < bytes; k += 64)
-		_mm_prefetch((const char *)p + k, hint);
+		x16_prefetch_line(p + k, l2);
 }
 
 /* Prefetches one block (qb bytes) of a generation stream, off bytes on from the start of group
  * p's weights (end bytes a group); past their end, in the group the stream reads in a later
  * pass (step bytes a pass on), with that group's scales for the block. */
 X16_INLINE void x16_prefetch_stream(const uint8_t *p, size_t step, size_t end, size_t qb,
-				    size_t off, enum _mm_hint hint)
+				    size_t off, bool l2)
 {
 	if (off >= end) {
 		do {
 			off -= end;
 			p += step;
 		} while (off >= end);
-		_mm_prefetch((const char *)p + end + off / qb * 32, hint);
+		x16_prefetch_line(p + end + off / qb * 32, l2);
 	}
-	x16_prefetch(p + off, qb, hint);
+	x16_prefetch(p + off, qb, l2);
 }
 
 /* The prefetches for block i of generation's stream g (of ng streams, groups gb bytes apart, q
@@ -58,8 +67,8 @@ X16_INLINE void x16_prefetch_ahead(const uint8_t *q, size_t gb, int64_t nb, size
 {
 	const uint8_t *p = q + (size_t)g * gb;
 	const size_t end = (size_t)nb * qb, step = (size_t)ng * gb, off = (size_t)i * qb;
-	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH, _MM_HINT_T0);
-	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH_L2, _MM_HINT_T1);
+	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH, false);
+	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH_L2, true);
 }
 
 /* Bytes of one block's q part for a group: 16 rows x 32 elements. */
