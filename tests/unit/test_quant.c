@@ -475,24 +475,6 @@ static void matmul_matches_vec_dot(void **state)
 	}
 }
 
-/* Runs test `name` of this binary again in a child process with environment variable `var`
- * set to 1 (the kernels are chosen once per process), and asserts that it passed. */
-static void rerun_with(const char *var, const char *name)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		setenv(var, "1", 1);
-		execl("/proc/self/exe", "test_quant", name, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-}
-
 /* The 16-row interleaved kernels (quant_x16*.c): a packed matrix's rows come back exactly as
  * the file's (row_to_float = to_float); its product equals the reference vec_dot within
  * 1e-5 * sum|w x| (exact integer sums per block, float sums in another order), on widths of
@@ -583,7 +565,7 @@ static void x16_matmul_matches_reference(void **state)
 	assert_false(herd_x16_packable(HERD_TYPE_F16, 64, 16));
 	assert_false(herd_x16_packable(HERD_TYPE_Q8_0, 32 * (HERD_X16_MAX_BLOCKS + 1), 16));
 	if (herd_avx512_enabled())
-		rerun_with("HERD_NO_AVX512", "x16_matmul_matches_reference");
+		herd_rerun_with("HERD_NO_AVX512", "x16_matmul_matches_reference");
 }
 
 /* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
@@ -600,7 +582,7 @@ static void no_simd_env_forces_reference(void **state)
 	}
 	if (herd_simd_enabled())
 		assert_ptr_not_equal(herd_type_ops(HERD_TYPE_Q8_0), herd_type_ops_ref(HERD_TYPE_Q8_0));
-	rerun_with("HERD_NO_SIMD", "no_simd_env_forces_reference");
+	herd_rerun_with("HERD_NO_SIMD", "no_simd_env_forces_reference");
 }
 
 HERD_TEST_MAIN(((const struct CMUnitTest[]){
