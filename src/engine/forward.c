@@ -105,6 +105,7 @@ struct herd_ctx {
 	size_t x_tile_bytes;		/* X_TILE_BYTES unless tuned */
 	_Alignas(64) atomic_llong next; /* next item (attention) to take */
 	struct region *region;		/* a matmul's chunks, one run of them per thread */
+	struct herd_x16_prep *prep;	/* per thread: its token's blocks for the packed kernels */
 };
 
 struct herd_ctx_params herd_ctx_default_params(void)
@@ -255,8 +256,8 @@ static void ph_convert(void *arg, int ith, int nth)
 		convert_row(c, r);
 }
 
-/* Chunk i of the planned matrices, over the tokens in tiles. */
-static void matmul_chunk(struct herd_ctx *c, int64_t i)
+/* Chunk i of the planned matrices, over the tokens in tiles; prep: the thread's scratch. */
+static void matmul_chunk(struct herd_ctx *c, int64_t i, struct herd_x16_prep *prep)
 {
 	const int64_t nt = c->nt, tile = c->x_tile;
 	int j = c->n_jobs - 1;
@@ -272,22 +273,24 @@ static void matmul_chunk(struct herd_ctx *c, int64_t i)
 		const void *x = (const char *)J->x + (size_t)t0 * J->x_stride;
 		if (J->w->packed)
 			herd_x16_matmul(J->w->type, J->w->data, n, x, J->x_stride, tn, r0, r1,
-					J->y + t0 * J->ldy, J->ldy);
+					J->y + t0 * J->ldy, J->ldy, prep);
 		else
 			herd_matmul(J->w->type, J->w->data, ws, x, J->x_stride, n, tn, r0, r1,
 				    J->y + t0 * J->ldy, J->ldy);
 	}
 }
 
-/* Takes the chunks of its own region in order, then helps in the others' until none is left. */
+/* Takes the chunks of its own region in order, then helps in the others' until none is left.
+ * The activations are new to this phase: what the thread's scratch kept of them goes. */
 static void ph_matmul(void *arg, int ith, int nth)
 {
 	struct herd_ctx *c = arg;
+	c->prep[ith].x = NULL;
 	for (int k = 0; k < nth; k++) {
 		struct region *R = &c->region[(ith + k) % nth];
 		for (int64_t i;
 		     (i = atomic_fetch_add_explicit(&R->next, 1, memory_order_relaxed)) < R->end;)
-			matmul_chunk(c, i);
+			matmul_chunk(c, i, &c->prep[ith]);
 	}
 }
 
@@ -512,6 +515,7 @@ enum herd_err herd_ctx_new(const struct herd_model *m, const struct herd_ctx_par
 	}
 	c->region = aligned_alloc(64, (size_t)n_threads * sizeof *c->region);
 	HERD_ASSERT(c->region);
+	c->prep = herd_xcalloc((size_t)n_threads, sizeof *c->prep);
 	const size_t E = (size_t)I->n_embd, F = (size_t)I->n_ff, B = (size_t)n_batch;
 	size_t kv = (size_t)I->n_layer * (size_t)n_ctx * (size_t)m->kv_dim;
 	c->k_cache = herd_xcalloc(kv, sizeof(float));
@@ -561,6 +565,7 @@ void herd_ctx_free(struct herd_ctx *c)
 		return;
 	herd_pool_free(c->pool);
 	free(c->region);
+	free(c->prep);
 	free(c->k_cache);
 	free(c->v_cache);
 	free(c->x);

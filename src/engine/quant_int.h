@@ -146,9 +146,26 @@ size_t herd_x16_bytes(enum herd_type t, int64_t n, int64_t rows);
 void herd_x16_pack(enum herd_type t, const void *src, int64_t n, int64_t rows, void *dst);
 /* Row `row` of a packed matrix as n floats (what to_float gives for the file's row). */
 void herd_x16_row_to_float(enum herd_type t, const void *w, int64_t n, int64_t row, float *dst);
+/* What the kernels need of a token's block i: where its integer sum starts (-offset x sum(x),
+ * for an offset that made the weights unsigned), and d_x. */
+struct herd_x16_xblock {
+	int32_t start[HERD_X16_MAX_BLOCKS];
+	float d[HERD_X16_MAX_BLOCKS];
+};
+/* One thread's scratch for herd_x16_matmul: a single token's blocks worked out for the
+ * kernels, kept for the next call with the same token x (a matrix phase's further chunks).
+ * Whoever changes the activations sets x to NULL first. */
+struct herd_x16_prep {
+	const void *x; /* the token b was worked out for; NULL: none */
+	int64_t nb;
+	int off;
+	struct herd_x16_xblock b;
+};
 /* herd_matmul for a packed matrix w: y[t * ldy + r] = row r . token t for r in [r0, r1), which
- * must be multiples of 16, and t < nt; x holds nt rows of Q8_0 blocks x_stride apart. */
+ * must be multiples of 16, and t < nt; x holds nt rows of Q8_0 blocks x_stride apart. prep:
+ * NULL, or the thread's scratch (used when nt is 1). */
 void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, size_t x_stride,
-		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy);
+		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy,
+		     struct herd_x16_prep *prep);
 
 #endif

@@ -119,16 +119,39 @@ void herd_x16_row_to_float(enum herd_type t, const void *w, int64_t n, int64_t r
 	}
 }
 
+/* Rows [r0, r1) of the packed matrix at q0 against one token x, into y[r0 .. r1). */
+static void rows(const struct x16_kernels *K, const uint8_t *q0, size_t gb, int64_t nb,
+		 const struct block_q8_0 *x, const struct herd_x16_xblock *xb, int64_t r0,
+		 int64_t r1, float *y)
+{
+	const int64_t wide = K->wide * X16_G;
+	int64_t r = r0;
+	for (; r + wide <= r1; r += wide)
+		K->rows_wide(q0 + (size_t)(r / X16_G) * gb, gb, nb, x, xb, y + r);
+	for (; r < r1; r += X16_G)
+		K->rows1(q0 + (size_t)(r / X16_G) * gb, gb, nb, x, xb, y + r);
+}
+
 void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, size_t x_stride,
-		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy)
+		     int64_t nt, int64_t r0, int64_t r1, float *y, int64_t ldy,
+		     struct herd_x16_prep *prep)
 {
 	HERD_ASSERT(r0 % X16_G == 0 && r1 % X16_G == 0 && n % QK == 0 &&
 		    n / QK <= HERD_X16_MAX_BLOCKS);
 	const int64_t nb = n / QK;
 	const size_t gb = group_bytes(t, nb);
 	const struct x16_kernels *K = kernels(t);
-	const uint8_t *q0 = w;
-	struct x16_xblock xb[X16_TT];
+	if (nt == 1 && prep) {
+		if (prep->x != x || prep->nb != nb || prep->off != K->offset) {
+			herd_x16_prepare(x, nb, K->offset, &prep->b);
+			prep->x = x;
+			prep->nb = nb;
+			prep->off = K->offset;
+		}
+		rows(K, w, gb, nb, x, &prep->b, r0, r1, y);
+		return;
+	}
+	struct herd_x16_xblock xb[X16_TT];
 	for (int64_t t0 = 0; t0 < nt; t0 += X16_TT) {
 		const int tn = (int)(nt - t0 < X16_TT ? nt - t0 : X16_TT);
 		const struct block_q8_0 *xt[X16_TT];
@@ -138,21 +161,15 @@ void herd_x16_matmul(enum herd_type t, const void *w, int64_t n, const void *x, 
 			herd_x16_prepare(xt[k], nb, K->offset, &xb[k]);
 		}
 		if (tn == 1) {
-			const int64_t wide = K->wide * X16_G;
-			int64_t r = r0;
-			for (; r + wide <= r1; r += wide)
-				K->rows_wide(q0 + (size_t)(r / X16_G) * gb, gb, nb, xt[0], &xb[0],
-					     y + t0 * ldy + r);
-			for (; r < r1; r += X16_G)
-				K->rows1(q0 + (size_t)(r / X16_G) * gb, gb, nb, xt[0], &xb[0],
-					 y + t0 * ldy + r);
+			rows(K, w, gb, nb, xt[0], &xb[0], r0, r1, y + t0 * ldy);
 			continue;
 		}
 		for (int64_t r = r0; r < r1; r += X16_G) {
 			float *yt[X16_TT];
 			for (int k = 0; k < tn; k++)
 				yt[k] = y + (t0 + k) * ldy + r;
-			K->tokens[tn](q0 + (size_t)(r / X16_G) * gb, nb, xt, xb, yt);
+			K->tokens[tn]((const uint8_t *)w + (size_t)(r / X16_G) * gb, nb, xt, xb,
+				      yt);
 		}
 	}
 }

@@ -77,13 +77,6 @@ static inline size_t x16_block_q(enum herd_type t)
 	return t == HERD_TYPE_Q8_0 ? X16_G * QK : X16_G * QK / 2;
 }
 
-/* What every group needs of a token's block i: where its integer sum starts (-offset x
- * sum(x), for an offset that made the weights unsigned), and d_x. */
-struct x16_xblock {
-	int32_t start[HERD_X16_MAX_BLOCKS];
-	float d[HERD_X16_MAX_BLOCKS];
-};
-
 /* One instruction set's kernels for one type. q: a group's bytes; gb: bytes between groups;
  * nb: blocks a row. rows_wide: `wide` groups (rows1: one) against one token, into
  * y[0 .. 16 x groups); tokens[nt]: one group against nt (2..X16_TT) tokens, into y[t][0..15]. */
@@ -91,16 +84,16 @@ struct x16_kernels {
 	int wide;
 	int offset; /* what makes the weights unsigned: the sums start at -offset x sum(x) */
 	void (*rows1)(const uint8_t *q, size_t gb, int64_t nb, const struct block_q8_0 *x,
-		      const struct x16_xblock *xb, float *y);
+		      const struct herd_x16_xblock *xb, float *y);
 	void (*rows_wide)(const uint8_t *q, size_t gb, int64_t nb, const struct block_q8_0 *x,
-			  const struct x16_xblock *xb, float *y);
+			  const struct herd_x16_xblock *xb, float *y);
 	void (*tokens[X16_TT + 1])(const uint8_t *q, int64_t nb, const struct block_q8_0 *const *x,
-				   const struct x16_xblock *xb, float *const *y);
+				   const struct herd_x16_xblock *xb, float *const *y);
 };
 
 /* o's blocks for token x (nb blocks): start = -off x sum(x), d = d_x (quant_x16_avx2.c; every
  * CPU that runs either kernel set has AVX2). */
-void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o);
+void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct herd_x16_xblock *o);
 
 /* The kernels for Q8_0 or Q4_0. The AVX-512 ones take Q8_0 stored as w + 128, the AVX2 ones
  * as w (quant_x16.c packs for the set the CPU runs). */

@@ -26,7 +26,7 @@ INLINE __m256i bcast4(const int8_t *p)
 	return _mm256_set1_epi32(v);
 }
 
-void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct x16_xblock *o)
+void herd_x16_prepare(const struct block_q8_0 *x, int64_t nb, int off, struct herd_x16_xblock *o)
 {
 	for (int64_t i = 0; i < nb; i++) {
 		int32_t sum = 0;
@@ -127,8 +127,8 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 /* Generation: NG groups (gb bytes apart) against one token, y[0 .. 16 NG). */
 #define DEF_ROWS(name, T, NG)                                                                      \
 	static void rows_##name##_##NG(const uint8_t *q, size_t gb, int64_t nb,                    \
-				       const struct block_q8_0 *x, const struct x16_xblock *xb,    \
-				       float *y)                                                   \
+				       const struct block_q8_0 *x,                                 \
+				       const struct herd_x16_xblock *xb, float *y)                 \
 	{                                                                                          \
 		const size_t qb = x16_block_q(T);                                                  \
 		__m256 acc[2 * NG];                                                                \
@@ -152,7 +152,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 #define DEF_TOKENS(name, T, NT)                                                                    \
 	static void tokens_##name##_##NT(const uint8_t *q, int64_t nb,                             \
 					 const struct block_q8_0 *const *x,                        \
-					 const struct x16_xblock *xb, float *const *y)             \
+					 const struct herd_x16_xblock *xb, float *const *y)        \
 	{                                                                                          \
 		const size_t qb = x16_block_q(T);                                                  \
 		_Pragma("GCC unroll 8") for (int h = 0; h < 2; h++)                                \

@@ -69,8 +69,8 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
  * 4 groups ran 1 GB of Q8_0 at 26-31 GB/s on one thread here, 1 group at 21-24. */
 #define DEF_ROWS(name, T, SHIFT, NG)                                                               \
 	static void rows_##name##_##NG(const uint8_t *q, size_t gb, int64_t nb,                    \
-				       const struct block_q8_0 *x, const struct x16_xblock *xb,    \
-				       float *y)                                                   \
+				       const struct block_q8_0 *x,                                 \
+				       const struct herd_x16_xblock *xb, float *y)                 \
 	{                                                                                          \
 		const size_t qb = x16_block_q(T);                                                  \
 		__m512 acc[NG];                                                                    \
@@ -108,7 +108,7 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 #define DEF_TOKENS(name, T, SHIFT, NT)                                                             \
 	static void tokens_##name##_##NT(const uint8_t *q, int64_t nb,                             \
 					 const struct block_q8_0 *const *x,                        \
-					 const struct x16_xblock *xb, float *const *y)             \
+					 const struct herd_x16_xblock *xb, float *const *y)        \
 	{                                                                                          \
 		const size_t qb = x16_block_q(T);                                                  \
 		__m512 acc[NT];                                                                    \

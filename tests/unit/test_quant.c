@@ -479,7 +479,8 @@ static void matmul_matches_vec_dot(void **state)
  * the file's (row_to_float = to_float); its product equals the reference vec_dot within
  * 1e-5 * sum|w x| (exact integer sums per block, float sums in another order), on widths of
  * 1, 3 and 65 blocks and 80 rows in group-aligned ranges; every token of a batch gets the bits
- * the same token gets alone (a prompt's logits equal generation's); rows and tokens outside the
+ * the same token gets alone (a prompt's logits equal generation's; alone is computed 16 rows a
+ * call through one reused scratch, as a thread takes chunks); rows and tokens outside the
  * ranges stay untouched. Only Q8_0 and Q4_0 with whole groups of 16 rows are packable. On a
  * CPU with AVX-512 the test runs again with HERD_NO_AVX512=1, for the AVX2 kernels. */
 static void x16_matmul_matches_reference(void **state)
@@ -496,6 +497,7 @@ static void x16_matmul_matches_reference(void **state)
 	static const int64_t ranges[][2] = {{0, 80}, {16, 80}, {32, 48}, {16, 16}};
 	const int64_t rows = 80, ldy = rows + 5; /* 5 groups: one pass of 4 and a single */
 	const int max_nt = 9;
+	static struct herd_x16_prep prep; /* a thread's scratch, as forward.c keeps one */
 	rng_state = 1616;
 	for (size_t ti = 0; ti < 2; ti++) {
 		enum herd_type t = types[ti];
@@ -510,6 +512,7 @@ static void x16_matmul_matches_reference(void **state)
 				fill_row(t, ref, w + r * ws, n, 0.1f);
 			for (int k = 0; k < max_nt; k++)
 				fill_row(HERD_TYPE_Q8_0, herd_type_ops_ref(HERD_TYPE_Q8_0), x + k * xs, n, 2.0f);
+			prep.x = NULL; /* new activations */
 			herd_x16_pack(t, w, n, rows, p);
 
 			float *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
@@ -528,12 +531,13 @@ static void x16_matmul_matches_reference(void **state)
 				for (int nt = 1; nt <= max_nt; nt++) {
 					for (int64_t k = 0; k < max_nt * ldy; k++)
 						y[k] = -12345.0f;
-					herd_x16_matmul(t, p, n, x, xs, nt, r0, r1, y, ldy);
+					herd_x16_matmul(t, p, n, x, xs, nt, r0, r1, y, ldy, NULL);
 					for (int k = 0; k < max_nt; k++) {
 						for (int64_t k2 = 0; k2 < ldy; k2++)
 							alone[k2] = -12345.0f;
-						if (k < nt)
-							herd_x16_matmul(t, p, n, x + k * xs, xs, 1, r0, r1, alone, ldy);
+						/* alone: group by group, as chunks, through the scratch */
+						for (int64_t r = r0; k < nt && r < r1; r += 16)
+							herd_x16_matmul(t, p, n, x + k * xs, xs, 1, r, r + 16, alone, ldy, &prep);
 						for (int64_t r = 0; r < ldy; r++) {
 							float v = y[k * ldy + r];
 							assert_memory_equal(&v, &alone[r], sizeof v);
