@@ -45,8 +45,7 @@ struct membw {
 
 /* Sum n bytes (a multiple of 256) as 4 streams n/4 apart, 64 bytes of each in turn: without
  * prefetch that is the hardware's prefetchers alone; with it each stream is also prefetched
- * into L1 2 KB ahead and into L2 32 KB ahead, as the engine's generation kernels do
- * (X16_PREFETCH, X16_PREFETCH_L2 in quant_x16.h). */
+ * into L1 and into L2 as far ahead as the engine's generation kernels do. */
 __attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p, size_t n, bool prefetch)
 {
 	__m256i a0 = _mm256_setzero_si256(), a1 = a0;
@@ -55,8 +54,8 @@ __attribute__((target("avx2"))) static uint64_t sum_avx2(const uint8_t *p, size_
 		for (int s = 0; s < 4; s++) {
 			const uint8_t *q = p + (size_t)s * m + i;
 			if (prefetch) {
-				_mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
-				_mm_prefetch((const char *)q + 32768, _MM_HINT_T1);
+				_mm_prefetch((const char *)q + HERD_PREFETCH_L1_BYTES, _MM_HINT_T0);
+				_mm_prefetch((const char *)q + HERD_PREFETCH_L2_BYTES, _MM_HINT_T1);
 			}
 			a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)q));
 			a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(q + 32)));

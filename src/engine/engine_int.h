@@ -50,6 +50,15 @@ void herd_silu_mul(float *g, const float *u, int64_t n);
  * The same bits with and without SIMD. */
 void herd_rmsnorm(float *out, float *x, const float *d, const float *w, int64_t n, float eps);
 
+/* How far ahead the generation kernels prefetch each stream of weights (quant_x16.h), and so
+ * how `herd bench --membw` reads: into L1 (the hardware's prefetchers alone left one thread
+ * some 10-20% slower; with 4 groups in flight, 1-4 KB ahead were alike within the noise, 16 KB
+ * slower), and into L2, where the L1 prefetch then finds its lines while the kernel's
+ * arithmetic runs (1 GB of AVX2 Q4_0: ~5% faster with one thread or two; 24-64 KB alike,
+ * 16 KB less, into L1 slower). */
+#define HERD_PREFETCH_L1_BYTES 2048
+#define HERD_PREFETCH_L2_BYTES 32768
+
 /* Tuning of a context (forward.c), for tests and benchmarks: the work (about one multiply-add
  * per unit) a thread must get before a phase wakes it (0 = every phase on every thread), and
  * the bytes of converted activations per tile in prompt processing (0 = the default). */

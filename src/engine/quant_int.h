@@ -13,6 +13,10 @@
 
 #include "engine_int.h"
 
+/* For the SIMD files' helpers: inlined whatever the optimizer thinks, or helpers without the
+ * kernels' target extensions stay calls (and a prefetch in one is lost). */
+#define INLINE static inline __attribute__((always_inline))
+
 #define QK 32   /* elements per block of the 32-element types */
 #define QK_K 256 /* elements per K-quant super-block */
 #define K_SCALE_BYTES 12 /* 8 six-bit scales + 8 six-bit mins (Q4_K, Q5_K); 16 six-bit scales (Q3_K) */

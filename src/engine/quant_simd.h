@@ -8,8 +8,6 @@
 
 #include "quant_int.h"
 
-#define INLINE static inline __attribute__((always_inline))
-
 INLINE float h2f(herd_half h)
 {
 	return _cvtsh_ss(h);

@@ -11,22 +11,11 @@
 #define X16_G 16 /* rows per group */
 #define X16_TT 4 /* most tokens per prompt pass over a group's blocks */
 
-/* Software prefetch in each group's weights: into L1 this many bytes ahead (the hardware's
- * prefetchers alone left one thread some 10-20% slower here; with 4 groups in flight, 1-4 KB
- * ahead were alike within the noise, 16 KB slower)... */
-#define X16_PREFETCH 2048
-/* ...and, in generation, into L2 this many bytes ahead: the L1 prefetch then finds its lines in
- * L2 while the kernel's arithmetic runs (1 GB of AVX2 Q4_0: ~5% faster with one thread or two;
- * 24-64 KB alike, 16 KB less, into L1 slower). */
-#define X16_PREFETCH_L2 32768
-
-/* always_inline: plain inline functions without the kernels' target extensions were not
- * inlined into them at -O2, and the prefetches were lost */
-#define X16_INLINE static inline __attribute__((always_inline))
-
-/* One line into L1, or into L2 when l2 (the hint must be a constant where the build does not
- * optimize: a branch, which the kernels' inlining removes). */
-X16_INLINE void x16_prefetch_line(const uint8_t *p, bool l2)
+/* Generation's prefetches (how far ahead: engine_int.h). The helpers are INLINE: as plain
+ * inline functions GCC did not inline them into the kernels at -O2, and the prefetches were
+ * lost. One line into L1, or into L2 when l2 (the hint must be a constant where the build does
+ * not optimize: a branch, which the kernels' inlining removes). */
+INLINE void x16_prefetch_line(const uint8_t *p, bool l2)
 {
 	if (l2)
 		_mm_prefetch((const char *)p, _MM_HINT_T1);
@@ -34,7 +23,7 @@ X16_INLINE void x16_prefetch_line(const uint8_t *p, bool l2)
 		_mm_prefetch((const char *)p, _MM_HINT_T0);
 }
 
-X16_INLINE void x16_prefetch(const uint8_t *p, size_t bytes, bool l2)
+INLINE void x16_prefetch(const uint8_t *p, size_t bytes, bool l2)
 {
 #pragma GCC unroll 8
 	for (size_t k = 0; k < bytes; k += 64)
@@ -44,8 +33,8 @@ X16_INLINE void x16_prefetch(const uint8_t *p, size_t bytes, bool l2)
 /* Prefetches one block (qb bytes) of a generation stream, off bytes on from the start of group
  * p's weights (end bytes a group); past their end, in the group the stream reads in a later
  * pass (step bytes a pass on), with that group's scales for the block. */
-X16_INLINE void x16_prefetch_stream(const uint8_t *p, size_t step, size_t end, size_t qb,
-				    size_t off, bool l2)
+INLINE void x16_prefetch_stream(const uint8_t *p, size_t step, size_t end, size_t qb, size_t off,
+				bool l2)
 {
 	if (off >= end) {
 		do {
@@ -62,13 +51,13 @@ X16_INLINE void x16_prefetch_stream(const uint8_t *p, size_t step, size_t end, s
  * group's weights, and past their end in the groups the next passes read (ng groups on each),
  * with their scales. Without the part past the end, every pass started its other streams cold
  * (one thread, 1 GB of AVX2 Q4_0: 70% of a plain read's speed instead of 77%). */
-X16_INLINE void x16_prefetch_ahead(const uint8_t *q, size_t gb, int64_t nb, size_t qb, int ng,
-				   int g, int64_t i)
+INLINE void x16_prefetch_ahead(const uint8_t *q, size_t gb, int64_t nb, size_t qb, int ng, int g,
+			       int64_t i)
 {
 	const uint8_t *p = q + (size_t)g * gb;
 	const size_t end = (size_t)nb * qb, step = (size_t)ng * gb, off = (size_t)i * qb;
-	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH, false);
-	x16_prefetch_stream(p, step, end, qb, off + X16_PREFETCH_L2, true);
+	x16_prefetch_stream(p, step, end, qb, off + HERD_PREFETCH_L1_BYTES, false);
+	x16_prefetch_stream(p, step, end, qb, off + HERD_PREFETCH_L2_BYTES, true);
 }
 
 /* Bytes of one block's q part for a group: 16 rows x 32 elements. */

@@ -163,7 +163,7 @@ INLINE __m256 finish(__m256 acc, __m256i s, int32_t start, __m256 dw, float dx)
 			for (int64_t i = 0; i < nb; i++) {                                         \
 				const uint8_t *qi = q + (size_t)i * qb;                            \
 				if (!h)                                                            \
-					x16_prefetch(qi + X16_PREFETCH, qb, false);                \
+					x16_prefetch(qi + HERD_PREFETCH_L1_BYTES, qb, false);      \
 				const int8_t *xs[NT];                                              \
 				_Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) xs[t] =       \
 				    x[t][i].qs;                                                    \

@@ -115,7 +115,7 @@ INLINE __m512 scales(const uint8_t *q, int64_t nb, size_t qb, int64_t i)
 		_Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps(); \
 		for (int64_t i = 0; i < nb; i++) {                                                 \
 			const uint8_t *qi = q + (size_t)i * qb;                                    \
-			x16_prefetch(qi + X16_PREFETCH, qb, false);                                \
+			x16_prefetch(qi + HERD_PREFETCH_L1_BYTES, qb, false);                      \
 			__m512i u[8];                                                              \
 			_Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
 			    pair_##name(qi, k, &u[2 * k], &u[2 * k + 1]);                          \

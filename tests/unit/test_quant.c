@@ -570,6 +570,54 @@ static void x16_matmul_matches_reference(void **state)
 		herd_rerun_with("HERD_NO_AVX512", "x16_matmul_matches_reference");
 }
 
+/* One thread's scratch serves every matrix of a phase: Q8_0 and Q4_0 (whose sums start at
+ * different offsets) and rows of different lengths, all against the same token x. Going
+ * through the scratch from one matrix to the next gives the bits each gets without it. */
+static void x16_prep_follows_type_and_width(void **state)
+{
+	(void)state;
+	if (!herd_simd_enabled())
+		skip();
+	static const struct {
+		enum herd_type t;
+		int64_t n;
+	} mats[] = {{HERD_TYPE_Q8_0, 64}, {HERD_TYPE_Q8_0, 96}, {HERD_TYPE_Q4_0, 96},
+		    {HERD_TYPE_Q8_0, 96}, {HERD_TYPE_Q4_0, 96}};
+	const int nm = sizeof mats / sizeof mats[0];
+	const int64_t rows = 32;
+	rng_state = 4242;
+	const struct herd_type_ops *q8 = herd_type_ops_ref(HERD_TYPE_Q8_0);
+	char *x = malloc(herd_type_row_bytes(HERD_TYPE_Q8_0, 96));
+	fill_row(HERD_TYPE_Q8_0, q8, x, 96, 2.0f);
+	void *p[5];
+	float want[5][32], got[32];
+	for (int k = 0; k < nm; k++) {
+		const enum herd_type t = mats[k].t;
+		const int64_t n = mats[k].n;
+		const size_t ws = herd_type_row_bytes(t, n);
+		char *w = malloc(ws * rows);
+		for (int64_t r = 0; r < rows; r++)
+			fill_row(t, herd_type_ops_ref(t), w + r * ws, n, 0.1f);
+		p[k] = aligned_alloc(64, (herd_x16_bytes(t, n, rows) + 63) / 64 * 64);
+		herd_x16_pack(t, w, n, rows, p[k]);
+		free(w);
+		herd_x16_matmul(t, p[k], n, x, 0, 1, 0, rows, want[k], rows, NULL);
+	}
+	static struct herd_x16_prep prep;
+	prep.x = NULL;
+	for (int k = 0; k < nm; k++) {
+		for (int64_t r = 0; r < rows; r += 16)
+			herd_x16_matmul(mats[k].t, p[k], mats[k].n, x, 0, 1, r, r + 16, got, rows,
+					&prep);
+		assert_memory_equal(got, want[k], sizeof got);
+	}
+	for (int k = 0; k < nm; k++)
+		free(p[k]);
+	free(x);
+	if (herd_avx512_enabled())
+		herd_rerun_with("HERD_NO_AVX512", "x16_prep_follows_type_and_width");
+}
+
 /* HERD_NO_SIMD=1 makes herd_type_ops (and so herd_matmul) use the reference kernels. The
  * choice is made once per process, so the test runs itself again with the variable set. */
 static void no_simd_env_forces_reference(void **state)
@@ -599,5 +647,6 @@ HERD_TEST_MAIN(((const struct CMUnitTest[]){
 	cmocka_unit_test(simd_quantizers_match_reference),
 	cmocka_unit_test(matmul_matches_vec_dot),
 	cmocka_unit_test(x16_matmul_matches_reference),
+	cmocka_unit_test(x16_prep_follows_type_and_width),
 	cmocka_unit_test(no_simd_env_forces_reference),
 }))
